@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Shared bash library: strict mode, logging, fatal errors, prerequisite checks and bounded waits.
+# Every script in scripts/ sources it first:
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+#
+# Exit codes, so a caller can tell bad input from a broken cluster:
+#   1 other failure, 2 bad input (a setting or flag), 3 missing prerequisite, 4 cluster or infrastructure failure.
+
+set -o errexit -o nounset -o pipefail
+[[ -n "${KIT_TRACE:-}" ]] && set -o xtrace
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly REPO_ROOT
+readonly EXIT_BAD_INPUT=2 EXIT_MISSING_PREREQ=3 EXIT_INFRA=4
+
+# Progress goes to stdout, problems to stderr, each line stamped so a long run can be read back afterwards.
+log::_stamp() { date '+%H:%M:%S'; }
+log::info() { printf '[%s] %s\n' "$(log::_stamp)" "$*"; }
+log::warn() { printf '[%s] WARNING: %s\n' "$(log::_stamp)" "$*" >&2; }
+log::error() { printf '[%s] ERROR: %s\n' "$(log::_stamp)" "$*" >&2; }
+
+# die [CODE] MESSAGE: one line on stderr, then exit CODE (default 1).
+die() {
+  local code=1
+  if [[ $# -gt 1 && "$1" =~ ^[0-9]+$ ]]; then
+    code="$1"
+    shift
+  fi
+  printf 'error: %s\n' "$*" >&2
+  exit "${code}"
+}
+
+# require_cmd NAME INSTALL_URL: stop with exit 3 and where to get NAME when it is not on PATH.
+require_cmd() {
+  local name="$1" url="$2"
+  command -v "${name}" >/dev/null 2>&1 ||
+    die "${EXIT_MISSING_PREREQ}" "${name} is not installed or not on PATH; install it from ${url}"
+}
+
+# require_positive_int NAME VALUE: settings that count things must be whole numbers above zero.
+require_positive_int() {
+  local name="$1" value="$2"
+  [[ "${value}" =~ ^[1-9][0-9]*$ ]] ||
+    die "${EXIT_BAD_INPUT}" "${name} must be a positive integer, got '${value}'"
+}
+
+# wait_until TIMEOUT_S INTERVAL_S DESCRIPTION CMD [ARGS...]
+# Runs CMD every INTERVAL_S seconds until it succeeds; returns 1 after TIMEOUT_S seconds, having said what it
+# waited for and for how long. The caller decides what diagnostics to print and whether to die.
+wait_until() {
+  local timeout_s="$1" interval_s="$2" description="$3"
+  shift 3
+  local start now
+  start="$(date +%s)"
+  log::info "Waiting up to ${timeout_s}s for ${description}"
+  until "$@" >/dev/null 2>&1; do
+    now="$(date +%s)"
+    if ((now - start >= timeout_s)); then
+      log::error "Timed out after ${timeout_s}s waiting for ${description}"
+      return 1
+    fi
+    sleep "${interval_s}"
+  done
+  now="$(date +%s)"
+  log::info "Done after $((now - start))s: ${description}"
+}
+
+# usage_from_header FILE: prints the script's header comment (the lines after the shebang that start with '#'),
+# so --help and the header can never disagree.
+usage_from_header() {
+  sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$1"
+}

@@ -1,0 +1,109 @@
+"""Baseline: the kit's CNN trained with plain Keras model.fit in one process, no Ray.
+
+    python training/baseline_training.py --epochs 5 --threads 1 --output results/baseline_results.json
+    DATASET=digits EPOCHS=3 python training/baseline_training.py
+
+--threads sets TensorFlow's thread pools. The benchmark runs it twice: with one Ray worker's CPU share (the
+scale-out speedup's reference) and with all the CPUs the Ray workers have together (the equal-resources one).
+"""
+
+import os
+import sys
+import time
+
+import settings
+from settings import env, fail, positive_int
+
+TRAINING_TYPE = "baseline"
+
+
+def parse_args(argv=None):
+    parser = settings.KitArgumentParser(
+        description="Train the CIFAR-10 CNN with plain Keras in one process (the baseline).")
+    settings.add_training_args(parser)
+    parser.add_argument("--batch-size", type=positive_int("BATCH_SIZE"), default=env("BATCH_SIZE"),
+                        help="images per step (env BATCH_SIZE, default %(default)s)")
+    parser.add_argument("--threads", type=positive_int("THREADS"), default=env("THREADS"),
+                        help="TensorFlow intra-op threads: the CPUs this run may use (env THREADS, "
+                             "default: all CPUs available to the process)")
+    args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = os.path.join(env("RESULTS_DIR"), "baseline_results.json")
+    return args
+
+
+def main(argv=None):
+    started = time.monotonic()
+    args = parse_args(argv)
+    from tf_env import available_cpus, configure_tensorflow
+
+    threads = args.threads or available_cpus()
+    tf, tf_threads = configure_tensorflow(threads)
+
+    import data
+    from evaluation import evaluate_counts, summarize_counts
+    from fitting import epoch_recorder, format_progress, run_fit, standard_callbacks
+    from model import build_model
+    from results import environment_info, make_result, write_results
+
+    try:
+        ds = data.load_dataset(args.dataset, args.data_dir, args.train_samples, args.test_samples,
+                               args.val_fraction, args.seed)
+    except data.DataError as err:
+        fail(str(err))
+    steps = len(ds.y_train) // args.batch_size
+    if steps == 0:
+        fail(f"BATCH_SIZE must be at most the {len(ds.y_train)} training images, got {args.batch_size}")
+    sizes = ds.sizes()
+    print(f"[baseline] {args.dataset}: {sizes['train']} train / {sizes['val']} val / {sizes['test']} test images; "
+          f"batch {args.batch_size}; {threads} TensorFlow thread(s); {args.epochs} epoch(s)", flush=True)
+
+    model = build_model(learning_rate=args.learning_rate, seed=args.seed)
+    train_ds = data.make_tf_dataset(ds.x_train, ds.y_train, args.batch_size, shuffle_seed=args.seed,
+                                    drop_remainder=True)
+    val_ds = data.make_tf_dataset(ds.x_val, ds.y_val, args.batch_size)
+    recorder = epoch_recorder(
+        args.epochs, on_epoch=lambda rec, elapsed: print(format_progress("baseline", rec, args.epochs, elapsed),
+                                                         flush=True))
+    training_time = run_fit(model, train_ds, val_ds, args.epochs,
+                            [recorder] + standard_callbacks(args.early_stopping_patience))
+
+    evaluation = summarize_counts(evaluate_counts(model, ds.x_test, ds.y_test, data.NUM_CLASSES), ds.class_names)
+    config = {
+        "epochs": args.epochs,
+        "global_batch_size": args.batch_size,
+        "per_worker_batch_size": args.batch_size,
+        "batch_size_semantics": "one process: the batch is both global and per worker",
+        "learning_rate": args.learning_rate,
+        "base_learning_rate": args.learning_rate,
+        "learning_rate_rule": "none: one process trains at LEARNING_RATE",
+        "seed": args.seed,
+        "dataset": args.dataset,
+        "data_source": ds.source,
+        "train_samples": sizes["train"],
+        "val_samples": sizes["val"],
+        "test_samples": sizes["test"],
+        "num_workers": 1,
+        "cpus_per_worker": threads,
+        "tf_threads": tf_threads,
+        "early_stopping_patience": args.early_stopping_patience,
+        "steps_per_epoch": steps,
+    }
+    result = make_result(
+        TRAINING_TYPE, args.run_id, config, recorder.history, training_time, evaluation, model.count_params(),
+        ds.accuracy_meaningful, environment_info(cpus_used=threads, tf_threads=tf_threads),
+        images_trained=steps * args.batch_size * len(recorder.history),
+        wall_time_seconds=time.monotonic() - started,
+    )
+    write_results(args.output, result)
+    note = "" if ds.accuracy_meaningful else " (synthetic data: accuracy is chance)"
+    print(f"[baseline] done: {training_time:.1f}s training, test accuracy {evaluation['test_accuracy']:.4f}{note}, "
+          f"{result['images_per_second']:.1f} images/s -> {args.output}", flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("error: interrupted; no results written", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,29 @@
+"""Scaling sweeps that survive crashes: run the baseline and Ray at several worker counts, record every attempt
+in an append-only ledger, resume after a kill, and write a report that compares runs fairly.
+
+Run from the repository root (scripts/run-benchmark.sh --sweep calls this):
+    python -m training.sweep --sweep 1,2,3 --local            # baseline + Ray with 1, 2 and 3 workers
+    python -m training.sweep --scales scales.yaml --repeat 3  # scale configs from a file, each run 3 times
+    python -m training.sweep --sweep 1,2,3 --status           # the table, read from the ledger only
+
+Modules: scales.py (what to run, run ids), ledger.py (durable progress, the lock), runner.py (one subprocess
+per run), report.py (the arithmetic and report files), __main__.py (the command line).
+"""
+
+import sys
+from pathlib import Path
+
+# The training scripts import each other by bare name (`import settings`), as `python training/x.py` puts
+# training/ on the path. The sweep runs as `python -m training.sweep`, so it adds that folder here, once, at
+# the end of the path so it never shadows an installed package.
+TRAINING_DIR = Path(__file__).resolve().parent.parent
+if str(TRAINING_DIR) not in sys.path:
+    sys.path.append(str(TRAINING_DIR))
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class SweepError(Exception):
+    """Bad input, or a state the sweep refuses to act on: one line for the user, exit code 2, nothing written."""

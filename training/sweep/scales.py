@@ -1,0 +1,222 @@
+"""What a sweep runs: scale configs from `--sweep 1,2,3` or a scales file, checked, then expanded into runs
+with deterministic ids.
+
+A scales file is YAML or JSON: a list of scales, or a mapping with a `scales` list. Keys left out take the
+defaults (env EPOCHS, BATCH_SIZE, CPUS_PER_WORKER):
+    scales:
+      - {type: baseline, cpus_per_worker: 2}   # the baseline with 2 TensorFlow threads (workers: 0 also works)
+      - {workers: 1}
+      - {workers: 2, cpus_per_worker: 1, epochs: 5, batch_size: 64, gpus_per_worker: 0}
+When no scale is the baseline, one is added first, with the CPUs of one worker of the first scale.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+import settings
+from training.sweep import SweepError
+
+SCALINGS = ("strong", "weak")
+SCALE_KEYS = ("type", "workers", "epochs", "batch_size", "cpus_per_worker", "gpus_per_worker")
+SCALE_TYPES = ("baseline", "ray")
+# Settings that change what a run computes. They go into every run's hash, so changing one makes a different
+# experiment instead of mixing old and new results in one report.
+HASHED_SETTINGS = ("DATASET", "TRAIN_SAMPLES", "SEED", "LEARNING_RATE")
+EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+@dataclass(frozen=True)
+class Scale:
+    workers: int  # 0 is the baseline: plain Keras in one process
+    epochs: int
+    batch_size: int  # the global batch under strong scaling, the per-worker batch under weak scaling
+    cpus_per_worker: int  # for the baseline, its TensorFlow threads: the CPUs of one worker
+    gpus_per_worker: float = 0
+
+    @property
+    def kind(self):
+        return "baseline" if self.workers == 0 else "ray"
+
+    @property
+    def cpus(self):
+        return self.cpus_per_worker * max(self.workers, 1)
+
+    def describe(self):
+        if self.kind == "baseline":
+            return f"baseline, {self.cpus} CPU{'s' if self.cpus != 1 else ''}"
+        return f"{self.workers} worker{'s' if self.workers != 1 else ''} x {self.cpus_per_worker} CPU = {self.cpus} CPUs"
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    index: int  # the scale's position in the plan, 0 first
+    repeat: int  # 1..K with --repeat K
+    scale: Scale
+    config_hash: str
+
+    def planned_fields(self):
+        """What the ledger records when the run is planned: enough to rebuild the table without the plan."""
+        return {"run_id": self.run_id, "index": self.index, "repeat": self.repeat, "kind": self.scale.kind,
+                "config_hash": self.config_hash, "cpus": self.scale.cpus, "scale": asdict(self.scale)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    experiment: str
+    scaling: str
+    hashed_settings: dict  # DATASET, SEED, ... as set in the environment; unset ones are left to the trainers
+    scales: tuple
+    runs: tuple
+
+
+def default_scale_values(environ):
+    """EPOCHS, BATCH_SIZE, CPUS_PER_WORKER from the environment, with the kit's defaults (training/settings.py)."""
+    values = {}
+    for key, name in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE"), ("cpus_per_worker", "CPUS_PER_WORKER")):
+        text = environ.get(name) or settings.DEFAULTS[name]
+        try:
+            values[key] = settings.positive_int(name)(text)
+        except settings.SettingsError as err:
+            raise SweepError(str(err)) from None
+    return values
+
+
+def hashed_settings_from(environ):
+    return {name: environ[name] for name in HASHED_SETTINGS if environ.get(name)}
+
+
+def parse_worker_list(text):
+    """'1,2,3' -> [1, 2, 3]. The baseline is not listed: the sweep adds it."""
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(item == "" for item in items):
+        raise SweepError(f"--sweep must list worker counts separated by commas, such as 1,2,3, got '{text}'")
+    workers = []
+    for item in items:
+        if not re.fullmatch(r"[0-9]+", item) or int(item) < 1:
+            raise SweepError(f"--sweep worker count '{item}' must be a positive integer (the baseline is added "
+                             f"by the sweep), in '{text}'")
+        if int(item) in workers:
+            raise SweepError(f"--sweep lists {item} workers twice, in '{text}'")
+        workers.append(int(item))
+    return workers
+
+
+def scales_from_workers(workers, defaults):
+    return [Scale(workers=n, **defaults) for n in workers]
+
+
+def _whole_number(value, key, where, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = "a positive integer" if minimum == 1 else "a whole number, 0 or more"
+        raise SweepError(f"{where}: {key} must be {allowed}, got {value!r}")
+    return value
+
+
+def scale_from_entry(entry, where, defaults):
+    """One mapping of a scales file -> Scale; `where` names it in errors ("scales file 'f', scale 2")."""
+    if not isinstance(entry, dict):
+        raise SweepError(f"{where}: expected a mapping such as {{workers: 2}}, got {entry!r}")
+    unknown = sorted(set(entry) - set(SCALE_KEYS))
+    if unknown:
+        raise SweepError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(SCALE_KEYS)})")
+    kind = entry.get("type", "baseline" if entry.get("workers") == 0 else "ray")
+    if kind not in SCALE_TYPES:
+        raise SweepError(f"{where}: type must be one of {', '.join(SCALE_TYPES)}, got {kind!r}")
+    if kind == "baseline":
+        if entry.get("workers", 0) != 0:
+            raise SweepError(f"{where}: a baseline has no workers (workers: 0 or left out), got {entry['workers']!r}")
+        workers = 0
+    elif "workers" not in entry:
+        raise SweepError(f"{where}: workers is missing (a positive integer, or 0 for the baseline)")
+    else:
+        workers = _whole_number(entry["workers"], "workers", where, minimum=1)
+    values = {key: _whole_number(entry.get(key, defaults[key]), key, where, minimum=1) for key in defaults}
+    gpus = entry.get("gpus_per_worker", 0)
+    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not gpus >= 0:
+        raise SweepError(f"{where}: gpus_per_worker must be a number, 0 or more, got {gpus!r}")
+    return Scale(workers=workers, gpus_per_worker=gpus, **values)
+
+
+def load_scales_file(path, defaults):
+    """Reads a YAML or JSON scales file (JSON is read as JSON, so its errors give JSON line numbers)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SweepError(f"scales file '{path}' cannot be read ({err.__class__.__name__}: {err})") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        detail = " ".join(str(err).split())
+        raise SweepError(f"scales file '{path}' does not parse ({detail})") from None
+    if isinstance(data, dict) and set(data) == {"scales"}:
+        data = data["scales"]
+    if not isinstance(data, list):
+        raise SweepError(f"scales file '{path}' must hold a list of scales, or a mapping with one key 'scales' "
+                         f"holding that list; got {type(data).__name__}")
+    if not data:
+        raise SweepError(f"scales file '{path}' lists no scales")
+    return [scale_from_entry(entry, f"scales file '{path}', scale {n}", defaults) for n, entry in enumerate(data, 1)]
+
+
+def with_baseline(scales):
+    """The baseline is one of the runs: added first, with the CPUs of one worker, when the list has none."""
+    if any(scale.kind == "baseline" for scale in scales):
+        return list(scales)
+    first = scales[0]
+    baseline = Scale(workers=0, epochs=first.epochs, batch_size=first.batch_size,
+                     cpus_per_worker=first.cpus_per_worker)
+    return [baseline] + list(scales)
+
+
+def check_scales(scales, cluster_cpus):
+    """Duplicate scales would share a run id; a scale larger than the cluster would wait for CPUs forever."""
+    seen = set()
+    for scale in scales:
+        if scale in seen:
+            raise SweepError(f"the scale list holds the same scale twice ({scale.describe()}); use --repeat to "
+                             f"run a scale more than once")
+        seen.add(scale)
+        if cluster_cpus is not None and scale.cpus > cluster_cpus:
+            raise SweepError(f"scale '{scale.describe()}' asks for {scale.cpus} CPUs, more than the cluster has "
+                             f"({cluster_cpus}, CLUSTER_CPUS)")
+
+
+def short_hash(document):
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:6]
+
+
+def scale_hash(scale, scaling, hashed):
+    return short_hash({"scale": asdict(scale), "scaling": scaling, "settings": hashed})
+
+
+def derive_experiment_name(scales, scaling, hashed):
+    """Same settings, same name: running the same command again resumes instead of starting over."""
+    workers = "-".join(str(scale.workers) for scale in scales if scale.kind == "ray") or "0"
+    digest = short_hash([scale_hash(scale, scaling, hashed) for scale in scales])
+    return f"sweep-w{workers}-{scaling}-{digest}"
+
+
+def check_experiment_name(name):
+    if not EXPERIMENT_NAME.match(name) or name.endswith(".old"):
+        raise SweepError(f"--experiment must be 1-80 letters, digits, '.', '_' or '-', starting with a letter or "
+                         f"digit and not ending in .old, got '{name}'")
+    return name
+
+
+def build_plan(scales, scaling, hashed, experiment, repeat):
+    """Runs in repeat-major order: the first pass gives a whole scaling curve before any scale is repeated."""
+    runs = []
+    for repeat_index in range(1, repeat + 1):
+        for index, scale in enumerate(scales):
+            digest = scale_hash(scale, scaling, hashed)
+            run_id = f"{experiment}-{index:02d}-{digest}-r{repeat_index}"
+            runs.append(Run(run_id=run_id, index=index, repeat=repeat_index, scale=scale, config_hash=digest))
+    return Plan(experiment=experiment, scaling=scaling, hashed_settings=dict(hashed), scales=tuple(scales),
+                runs=tuple(runs))
