@@ -32,6 +32,9 @@ def configure_tensorflow(threads=None):
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import tensorflow as tf
 
+    # MultiWorkerMirroredStrategy logs every all-reduce it builds at INFO; progress lines drown in them.
+    tf.get_logger().setLevel("ERROR")
+
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         # One inter-op thread: the CNN is a chain of big ops, so running ops side by side only oversubscribes.

@@ -10,7 +10,9 @@ set -o errexit -o nounset -o pipefail
 [[ -n "${KIT_TRACE:-}" ]] && set -o xtrace
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck disable=SC2034 # used by the scripts that source this file
 readonly REPO_ROOT
+# shellcheck disable=SC2034
 readonly EXIT_BAD_INPUT=2 EXIT_MISSING_PREREQ=3 EXIT_INFRA=4
 
 # Progress goes to stdout, problems to stderr, each line stamped so a long run can be read back afterwards.

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A Ray cluster on this machine shaped like the Kubernetes one: a head node that schedules no training
+# (--num-cpus=0) and one worker node per Ray Train worker, each offering its CPU share.
+#
+#   local_cluster::start NUM_WORKER_NODES CPUS_PER_NODE STATE_DIR   exports RAY_ADDRESS, RAY_AUTH_MODE and
+#                                                                   RAY_AUTH_TOKEN_PATH for the processes that follow
+#   local_cluster::stop STATE_DIR                                   stops only the nodes recorded in STATE_DIR
+#
+# Needs .venv (scripts/lib/venv.sh) and common.sh. Every node gets its own ports: nodes on one machine that share
+# Ray's defaults fail with "bind: Address already in use". Nodes start one after the other for the same reason.
+# Token authentication is set explicitly with a fresh token in STATE_DIR, never from ~/.ray.
+
+LOCAL_RAY_PORT="${LOCAL_RAY_PORT:-6390}"
+LOCAL_RAY_START_TIMEOUT="${LOCAL_RAY_START_TIMEOUT:-90}"
+
+local_cluster::_node_args() { # INDEX: distinct port block per node (head is 0)
+  local base=$((LOCAL_RAY_PORT + 10 + $1 * 10)) min_worker=$((20000 + $1 * 1000))
+  printf '%s\n' "--node-manager-port=${base}" "--object-manager-port=$((base + 1))" \
+    "--metrics-export-port=$((base + 2))" "--dashboard-agent-listen-port=$((base + 3))" \
+    "--dashboard-agent-grpc-port=$((base + 4))" "--runtime-env-agent-port=$((base + 5))" \
+    "--min-worker-port=${min_worker}" "--max-worker-port=$((min_worker + 999))"
+}
+
+local_cluster::_start_node() { # STATE_DIR NAME INDEX ARGS...: starts one `ray start --block` and waits for it
+  local state_dir="$1" name="$2" index="$3"
+  shift 3
+  local log="${state_dir}/${name}.log" node_args
+  mapfile -t node_args < <(local_cluster::_node_args "${index}")
+  "${REPO_ROOT}/.venv/bin/ray" start --block --disable-usage-stats "${node_args[@]}" "$@" >"${log}" 2>&1 &
+  echo "$!" >>"${state_dir}/pids"
+  if ! wait_until "${LOCAL_RAY_START_TIMEOUT}" 1 "Ray ${name} node" grep -q "block forever" "${log}"; then
+    tail -n 20 "${log}" >&2
+    return 1
+  fi
+}
+
+local_cluster::_port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+local_cluster::start() {
+  local workers="$1" cpus="$2" state_dir="$3" i
+  require_positive_int NUM_WORKERS "${workers}"
+  require_positive_int CPUS_PER_WORKER "${cpus}"
+  mkdir -p "${state_dir}"
+  chmod 700 "${state_dir}"
+  local_cluster::_port_free "${LOCAL_RAY_PORT}" ||
+    die "${EXIT_INFRA}" "port ${LOCAL_RAY_PORT} is in use (another Ray cluster?); stop it or set LOCAL_RAY_PORT"
+  : >"${state_dir}/pids"
+  (umask 077 && "${REPO_ROOT}/.venv/bin/python" -c 'import secrets; print(secrets.token_hex(32))' \
+    >"${state_dir}/auth_token")
+  export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="${state_dir}/auth_token"
+  export RAY_ADDRESS="127.0.0.1:${LOCAL_RAY_PORT}"
+  log::info "Starting a local Ray cluster: 1 head (no training) + ${workers} worker node(s) x ${cpus} CPU"
+  local_cluster::_start_node "${state_dir}" head 0 --head --num-cpus=0 --node-ip-address=127.0.0.1 \
+    --port="${LOCAL_RAY_PORT}" --ray-client-server-port="$((LOCAL_RAY_PORT + 1))" \
+    --include-dashboard=false --temp-dir="${state_dir}/ray" ||
+    die "${EXIT_INFRA}" "the Ray head node did not start; its log is ${state_dir}/head.log"
+  for ((i = 1; i <= workers; i++)); do
+    local_cluster::_start_node "${state_dir}" "worker${i}" "${i}" --address="${RAY_ADDRESS}" \
+      --num-cpus="${cpus}" --node-ip-address=127.0.0.1 ||
+      die "${EXIT_INFRA}" "Ray worker node ${i} did not join; its log is ${state_dir}/worker${i}.log"
+  done
+  log::info "Local Ray cluster up at ${RAY_ADDRESS} (token auth; state in ${state_dir})"
+}
+
+# Stops what start recorded: SIGTERM to each `ray start --block`, which takes its node's processes down with it.
+local_cluster::stop() {
+  local state_dir="$1" pid
+  [[ -f "${state_dir}/pids" ]] || return 0
+  while read -r pid; do
+    if [[ -n "${pid}" ]]; then kill -TERM "${pid}" 2>/dev/null || true; fi
+  done <"${state_dir}/pids"
+  while read -r pid; do
+    [[ -n "${pid}" ]] || continue
+    for _ in $(seq 1 30); do
+      kill -0 "${pid}" 2>/dev/null || break
+      sleep 0.5
+    done
+    kill -KILL "${pid}" 2>/dev/null || true
+  done <"${state_dir}/pids"
+  rm -f "${state_dir}/pids"
+  log::info "Stopped the local Ray cluster"
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# venv::ensure: makes REPO_ROOT/.venv with the pinned requirements on first use, and again whenever a pinned file
+# changes (a stamp holds their checksum), so the local install always matches docker/requirements.txt, the
+# file the image installs from.
+
+KIT_PYTHON="${KIT_PYTHON:-python3}"
+
+venv::_stamp() {
+  cat "${REPO_ROOT}/docker/requirements.txt" "${REPO_ROOT}/tests/requirements.txt" | sha256sum | cut -d' ' -f1
+}
+
+venv::ensure() {
+  local venv="${REPO_ROOT}/.venv" stamp
+  stamp="$(venv::_stamp)"
+  if [[ -x "${venv}/bin/python" && "$(cat "${venv}/.kit-stamp" 2>/dev/null)" == "${stamp}" ]]; then
+    return 0
+  fi
+  require_cmd "${KIT_PYTHON}" "https://www.python.org/downloads/ (Python 3.11)"
+  "${KIT_PYTHON}" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' ||
+    die "${EXIT_MISSING_PREREQ}" "Python 3.11 is required (the pinned Ray and TensorFlow wheels); ${KIT_PYTHON} is $("${KIT_PYTHON}" -V 2>&1). Set KIT_PYTHON to a python3.11"
+  log::info "Setting up ${venv} with the pinned requirements (first run only; a few minutes)"
+  [[ -x "${venv}/bin/python" ]] || "${KIT_PYTHON}" -m venv "${venv}" ||
+    die "${EXIT_MISSING_PREREQ}" "could not create a virtualenv with ${KIT_PYTHON} -m venv (on Debian/Ubuntu: apt install python3-venv)"
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "${REPO_ROOT}/docker/requirements.txt" -r "${REPO_ROOT}/tests/requirements.txt" ||
+    die "${EXIT_MISSING_PREREQ}" "installing the pinned requirements into ${venv} failed (see pip's output above)"
+  echo "${stamp}" >"${venv}/.kit-stamp"
+  log::info "Virtualenv ready"
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Runs the benchmark: the plain-Keras baseline, then Ray Train with NUM_WORKERS workers, then the comparison
+# (comparison.json, comparison.md, training_time.png, training_curves.png and a printed summary).
+#
+# Usage:
+#   scripts/run-benchmark.sh --local [--quick]     on a Ray cluster started on this machine (no Kubernetes needed)
+#   scripts/run-benchmark.sh [--quick]             on the Minikube RayCluster (after setup-minikube.sh, install-ray.sh)
+#   scripts/run-benchmark.sh [--local] --sweep 1,2 [--repeat K] [--experiment NAME] [--fresh]   a scaling sweep
+#   scripts/run-benchmark.sh [--local] --scales FILE ...                                       a sweep from a file
+#   scripts/run-benchmark.sh --status [--experiment NAME]                                       a sweep's progress
+#
+# Options:
+#   --local      the embedded target: a local Ray cluster of 1 head + NUM_WORKERS worker nodes (CPUS_PER_WORKER each)
+#   --quick      a short run to see everything work: EPOCHS=2, TRAIN_SAMPLES=1024, DATASET=digits unless set
+#   -h, --help   this text
+#
+# Settings (environment variables, with defaults):
+#   EPOCHS=10            epochs per run
+#   BATCH_SIZE=64        images per step per worker (the baseline uses the same per-process batch)
+#   NUM_WORKERS=2        Ray Train workers
+#   CPUS_PER_WORKER=1    CPUs per Ray worker; the scale-out baseline gets the same, the equal-resources one all
+#   DATASET=cifar10      cifar10, digits (offline, bundled with scikit-learn) or synthetic (throughput only)
+#   DATA_DIR=            a cifar-10-batches-py folder to use instead of Keras' download
+#   TRAIN_SAMPLES=       train on this many images (default: all)
+#   TEST_SAMPLES=        evaluate on this many test images (default: all)
+#   RESULTS_DIR=results  where results go: each run in RESULTS_DIR/runs/<id>/, copied up to RESULTS_DIR on success
+#   CHECKPOINT_POLICY=adaptive, MAX_FAILURES=1, INJECT_FAILURE_EPOCH=0 (Ray fault tolerance; see ray_training.py)
+#
+# Results of a failed or interrupted run stay in its runs/<id>/ folder; the files in RESULTS_DIR are replaced
+# only by a run that finished.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/venv.sh
+source "${REPO_ROOT}/scripts/lib/venv.sh"
+# shellcheck source=lib/local_cluster.sh
+source "${REPO_ROOT}/scripts/lib/local_cluster.sh"
+
+TARGET=cluster
+QUICK=0
+SWEEP_ARGS=()
+
+parse_flags() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --local) TARGET=local ;;
+      --quick) QUICK=1 ;;
+      -h | --help)
+        usage_from_header "$0"
+        exit 0
+        ;;
+      --sweep | --scales | --repeat | --experiment | --max-attempts | --target-accuracy | --scaling)
+        [[ $# -ge 2 ]] || die "${EXIT_BAD_INPUT}" "$1 needs a value"
+        SWEEP_ARGS+=("$1" "$2")
+        shift
+        ;;
+      --fresh | --status) SWEEP_ARGS+=("$1") ;;
+      *) die "${EXIT_BAD_INPUT}" "unknown option '$1' (allowed: --local, --quick, --sweep, --scales, --repeat, --experiment, --fresh, --status, --help)" ;;
+    esac
+    shift
+  done
+}
+
+apply_defaults() {
+  if ((QUICK)); then
+    export EPOCHS="${EPOCHS:-2}" TRAIN_SAMPLES="${TRAIN_SAMPLES:-1024}" DATASET="${DATASET:-digits}"
+  fi
+  export EPOCHS="${EPOCHS:-10}" BATCH_SIZE="${BATCH_SIZE:-64}" NUM_WORKERS="${NUM_WORKERS:-2}"
+  export CPUS_PER_WORKER="${CPUS_PER_WORKER:-1}" DATASET="${DATASET:-cifar10}" RESULTS_DIR="${RESULTS_DIR:-results}"
+  # Settings are checked with the standard library before anything is installed or started.
+  python3 "${REPO_ROOT}/training/settings.py" check || exit "${EXIT_BAD_INPUT}"
+}
+
+check_local_capacity() {
+  local needed=$((NUM_WORKERS * CPUS_PER_WORKER)) have
+  have="$(nproc)"
+  ((needed <= have)) ||
+    die "${EXIT_BAD_INPUT}" "NUM_WORKERS=${NUM_WORKERS} x CPUS_PER_WORKER=${CPUS_PER_WORKER} needs ${needed} CPUs; this machine has ${have} (more workers than cores would share cores and the speedup would lie)"
+}
+
+# Copies a finished run's files up to RESULTS_DIR, each by rename so no reader sees half a file.
+publish() {
+  local run_dir="$1" file
+  for file in "${run_dir}"/*.json "${run_dir}"/*.md "${run_dir}"/*.png; do
+    [[ -f "${file}" ]] || continue
+    cp "${file}" "${RESULTS_DIR}/.$(basename "${file}").tmp"
+    mv -f "${RESULTS_DIR}/.$(basename "${file}").tmp" "${RESULTS_DIR}/$(basename "${file}")"
+  done
+  log::info "Results in ${RESULTS_DIR}/ (this run's own copy: ${run_dir}/)"
+}
+
+train() { # SCRIPT ARGS...: runs one training script of the kit with the venv's Python
+  local script="$1"
+  shift
+  "${REPO_ROOT}/.venv/bin/python" "${REPO_ROOT}/training/${script}" "$@"
+}
+
+run_local() {
+  local run_dir="$1" all_cpus=$((NUM_WORKERS * CPUS_PER_WORKER))
+  check_local_capacity
+  log::info "Baseline: one process, ${CPUS_PER_WORKER} TensorFlow thread(s) (one Ray worker's share)"
+  train baseline_training.py --threads "${CPUS_PER_WORKER}" --run-id "${RUN_ID}-baseline" \
+    --output "${run_dir}/baseline_results.json"
+  if ((all_cpus > CPUS_PER_WORKER)); then
+    log::info "Baseline, equal resources: one process, ${all_cpus} TensorFlow threads (all of Ray's CPUs)"
+    train baseline_training.py --threads "${all_cpus}" --run-id "${RUN_ID}-baseline-equal" \
+      --output "${run_dir}/baseline_equal_resources_results.json"
+  fi
+  RAY_STATE_DIR="$(mktemp -d /tmp/kit-ray.XXXXXX)"
+  local_cluster::start "${NUM_WORKERS}" "${CPUS_PER_WORKER}" "${RAY_STATE_DIR}"
+  log::info "Ray Train: ${NUM_WORKERS} worker(s) x ${CPUS_PER_WORKER} CPU"
+  train ray_training.py --ray-address "${RAY_ADDRESS}" --num-workers "${NUM_WORKERS}" \
+    --cpus-per-worker "${CPUS_PER_WORKER}" --run-id "${RUN_ID}-ray" --storage-path "${run_dir}/checkpoints" \
+    --output "${run_dir}/ray_results_${NUM_WORKERS}workers.json"
+  local_cluster::stop "${RAY_STATE_DIR}"
+}
+
+cleanup() {
+  local code=$?
+  if [[ -n "${RAY_STATE_DIR:-}" ]]; then
+    local_cluster::stop "${RAY_STATE_DIR}" || true
+    rm -rf "${RAY_STATE_DIR}"
+  fi
+  if ((code != 0)) && [[ -n "${RUN_DIR:-}" ]]; then
+    log::error "The run did not finish (exit ${code}); earlier results in ${RESULTS_DIR}/ are untouched; this run's files: ${RUN_DIR}/"
+  fi
+}
+
+main() {
+  parse_flags "$@"
+  apply_defaults
+  venv::ensure
+  if [[ ${#SWEEP_ARGS[@]} -gt 0 ]]; then
+    # shellcheck source=lib/sweep.sh
+    source "${REPO_ROOT}/scripts/lib/sweep.sh"
+    sweep::main "${TARGET}" "${SWEEP_ARGS[@]}"
+    return
+  fi
+  RUN_ID="$(date -u +%Y%m%d-%H%M%S)-$$"
+  RUN_DIR="${RESULTS_DIR}/runs/${RUN_ID}"
+  mkdir -p "${RUN_DIR}"
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  log::info "Run ${RUN_ID}: ${TARGET} target, DATASET=${DATASET} EPOCHS=${EPOCHS} BATCH_SIZE=${BATCH_SIZE} NUM_WORKERS=${NUM_WORKERS} CPUS_PER_WORKER=${CPUS_PER_WORKER}${TRAIN_SAMPLES:+ TRAIN_SAMPLES=${TRAIN_SAMPLES}}"
+  if [[ "${TARGET}" == local ]]; then
+    run_local "${RUN_DIR}"
+  else
+    # shellcheck source=lib/cluster_benchmark.sh
+    source "${REPO_ROOT}/scripts/lib/cluster_benchmark.sh"
+    cluster_benchmark::run "${RUN_DIR}"
+  fi
+  train compare.py --results-dir "${RUN_DIR}" --num-workers "${NUM_WORKERS}"
+  publish "${RUN_DIR}"
+}
+
+main "$@"
