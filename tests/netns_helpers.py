@@ -42,6 +42,7 @@ class NetnsCluster:
         self.cpus_per_worker = cpus_per_worker
         self.base_dir = None
         self.created_namespaces = []
+        self.created_links = []
         self.bridge_created = False
         self.teardown_problems = []
 
@@ -82,6 +83,7 @@ class NetnsCluster:
             self.created_namespaces.append(ns)
             host_end, ns_end = f"kv{self.bridge[2:]}{index}", f"kp{self.bridge[2:]}{index}"
             _run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", ns_end])
+            self.created_links.append(host_end)
             _run(["ip", "link", "set", host_end, "master", self.bridge, "up"])
             _run(["ip", "link", "set", ns_end, "netns", ns])
             for argv in (["ip", "link", "set", ns_end, "name", "eth0"],
@@ -152,8 +154,14 @@ class NetnsCluster:
 
     def teardown(self):
         """Removes exactly what setup made, whatever state it got to; safe to call twice."""
-        for ns in reversed(self.created_namespaces):
+        for ns in self.created_namespaces:
             self._kill_namespace_processes(ns)
+        # Deleting one end of a veth removes both; done here because the kernel removes them lazily after
+        # `ip netns del`, which would leave them visible for a moment.
+        for link in self.created_links:
+            _run(["ip", "link", "del", link], check=False)
+        self.created_links = []
+        for ns in reversed(self.created_namespaces):
             result = _run(["ip", "netns", "del", ns], check=False)
             if result.returncode != 0:
                 self.teardown_problems.append(f"ip netns del {ns}: {result.stderr.strip()}")

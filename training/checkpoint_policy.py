@@ -5,11 +5,12 @@ Standard library only, so it runs (and is tested) outside Ray and TensorFlow. Us
     controller = CheckpointController(parse_policy("adaptive"), mtbf_seconds=3600, checkpoint_seconds=0.5)
     for epoch in range(1, total_epochs + 1):
         train one epoch;                          controller.observe_epoch(seconds)
-        if controller.should_checkpoint(epoch, total_epochs):
+        if controller.should_checkpoint(epoch, total_epochs):   # controller.last_reason says why, either way
             state = controller.state()            # store it inside the checkpoint
             save the checkpoint;                  controller.observe_checkpoint(seconds)
-    after a restart: controller = CheckpointController.from_state(saved_state)
-                     controller.observe_recovery(epochs_redone, seconds_lost=...)
+    after a restart from that checkpoint:
+        controller = CheckpointController.from_state(saved_state)
+        controller.observe_recovery(epochs_redone, seconds_lost=...)
 
 Why the adaptive rule looks the way it does
 -------------------------------------------
@@ -24,15 +25,17 @@ the last checkpoint plus half an epoch reaches tau), and skips a checkpoint near
 the work at risk times the chance of a failure before the final checkpoint, is smaller than its cost.
 
 M is rarely known. It is estimated as (prior_failures * mtbf_seconds + time observed) / (prior_failures +
-failures seen): the mean of a Gamma prior on the failure rate, worth `prior_failures` pseudo-failures. With no
-failures M grows with the time survived; each failure pulls it toward what was seen. A large `prior_failures`
-pins M to the given `mtbf_seconds`.
+failures seen): the inverse of the posterior mean failure rate under a Gamma prior worth `prior_failures`
+pseudo-failures. With no failures M grows with the time survived; each failure pulls it toward what was seen.
+A large `prior_failures` pins M to the given `mtbf_seconds`.
 
-Checkpoint time never exceeds `budget_fraction` of the training time so far: an optional checkpoint is taken only
+Checkpoint time stays within `budget_fraction` of the training time so far: an optional checkpoint is taken only
 if the checkpoint seconds spent plus a pessimistic cost for this one (the dearest seen, or the prior
-`checkpoint_seconds`, or one mean epoch when nothing is known) fit. The final epoch is always saved by every policy
-except `never`: it is the run's result, not insurance, so it is outside the budget. Pass a measured
-`checkpoint_seconds` (one save of the fresh model, before the clock starts) or the first run saves only at the end.
+`checkpoint_seconds`, or one mean epoch when nothing is known) fit. That bound holds as long as no checkpoint
+costs more than the dearest one seen before it (or the prior); a surprise overruns it by that surprise only.
+The final epoch is always saved by every policy except `never`: it is the run's result, not insurance, so it is
+outside the budget. Pass a measured `checkpoint_seconds` (one save of the fresh model, before the clock starts),
+or the controller assumes a checkpoint costs an epoch and a short run saves only at the end.
 
 Learning from recoveries
 ------------------------
@@ -50,6 +53,8 @@ checkpoint's cost; observe_recovery() charges the pessimistic cost estimate for 
 import math
 from dataclasses import dataclass
 
+from settings import SettingsError
+
 POLICY_KINDS = ("every", "never", "interval", "adaptive")
 POLICY_FORMS = "every, never, interval:K (K a positive integer), adaptive"
 STATE_VERSION = 1
@@ -61,8 +66,8 @@ DEFAULT_LEARNING_RATE = 0.2  # five full-interval recoveries change s by e^-1; s
 SCALE_LIMITS = (0.25, 4.0)  # the learned multiplier may move tau by at most 4x either way from the model's value
 
 
-class PolicyError(ValueError):
-    """A --checkpoint-policy value that is not one of the allowed forms."""
+class PolicyError(SettingsError):
+    """A CHECKPOINT_POLICY value that is not one of the allowed forms (a SettingsError: one line, names it)."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,10 @@ def parse_policy(text):
     if value in ("every", "never", "adaptive"):
         return CheckpointPolicy(value)
     kind, sep, count = value.partition(":")
-    if kind == "interval" and sep and count.isdigit() and int(count) >= 1:
+    count = count.strip()
+    if kind.strip() == "interval" and sep and count.isdigit() and int(count) >= 1:
         return CheckpointPolicy("interval", int(count))
-    raise PolicyError(f"--checkpoint-policy must be one of {POLICY_FORMS}, got '{text}'")
+    raise PolicyError(f"CHECKPOINT_POLICY must be one of {POLICY_FORMS}, got '{text}'")
 
 
 def daly_interval(checkpoint_seconds, mtbf_seconds):
@@ -108,14 +114,15 @@ class CheckpointController:
         budget_fraction: most of the training time that optional checkpoints may take (adaptive only)."""
         self.policy = policy if isinstance(policy, CheckpointPolicy) else parse_policy(policy)
         for name, value in (("mtbf_seconds", mtbf_seconds), ("prior_failures", prior_failures)):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+            if not value > 0 or math.isinf(value):
+                raise ValueError(f"{name} must be a positive number, got {value}")
         if not 0 < budget_fraction < 1:
             raise ValueError(f"budget_fraction must be between 0 and 1, got {budget_fraction}")
-        if checkpoint_seconds is not None and checkpoint_seconds < 0:
-            raise ValueError(f"checkpoint_seconds must be 0 or more, got {checkpoint_seconds}")
+        if not 0 <= learning_rate < math.inf:
+            raise ValueError(f"learning_rate must be 0 or more, got {learning_rate}")
         self.mtbf_prior_seconds = float(mtbf_seconds)
-        self.checkpoint_prior_seconds = None if checkpoint_seconds is None else float(checkpoint_seconds)
+        self.checkpoint_prior_seconds = (None if checkpoint_seconds is None
+                                         else _non_negative("checkpoint_seconds", checkpoint_seconds))
         self.budget_fraction = float(budget_fraction)
         self.prior_failures = float(prior_failures)
         self.learning_rate = float(learning_rate)
@@ -130,6 +137,7 @@ class CheckpointController:
         self.failures = 0
         self.recoveries = 0
         self.last_checkpoint_restored = False  # a restored checkpoint has paid; superseding it teaches nothing
+        self.last_reason = ""  # why the latest should_checkpoint() answered as it did; not part of state()
 
     # --- what was seen ---------------------------------------------------------------------------------------
 
@@ -143,8 +151,9 @@ class CheckpointController:
 
     def observe_checkpoint(self, seconds):
         """A checkpoint was written, taking `seconds`. The previous one was never restored: it did not pay."""
-        self._record_checkpoint(_non_negative("seconds", seconds))
-        self.checkpoint_seconds_max = max(self.checkpoint_seconds_max, float(seconds))
+        seconds = _non_negative("seconds", seconds)
+        self._record_checkpoint(seconds)
+        self.checkpoint_seconds_max = max(self.checkpoint_seconds_max, seconds)
 
     def _record_checkpoint(self, seconds):
         if self.checkpoints and not self.last_checkpoint_restored:
@@ -157,27 +166,27 @@ class CheckpointController:
 
     def observe_failure(self, seconds_lost=0.0):
         """A failure with nothing to restore (the run starts over): it only informs the failure rate."""
-        self.failures += 1
         self.exposed_seconds += _non_negative("seconds_lost", seconds_lost)
+        self.failures += 1
 
     def observe_recovery(self, epochs_redone, seconds_lost=None, seconds_saved=None):
         """Call on the controller restored with from_state() once training resumes from that checkpoint.
         epochs_redone: epochs finished after the checkpoint and lost. seconds_lost: the time the failed attempt
-        spent after the checkpoint (default: epochs_redone mean epochs). seconds_saved: work the checkpoint
-        spared (default: all the training time it holds)."""
-        if epochs_redone < 0:
+        spent after the checkpoint, restart included (default: epochs_redone mean epochs). seconds_saved: work
+        the checkpoint spared (default: all the training time it holds)."""
+        if not epochs_redone >= 0:
             raise ValueError(f"epochs_redone must be 0 or more, got {epochs_redone}")
         if seconds_lost is None:
             seconds_lost = epochs_redone * self.mean_epoch_seconds()
-        if seconds_saved is None:
-            seconds_saved = self.work_seconds
+        seconds_lost = _non_negative("seconds_lost", seconds_lost)
+        seconds_saved = _non_negative("seconds_saved", self.work_seconds if seconds_saved is None else seconds_saved)
         # The state was taken just before its checkpoint was written: record that checkpoint now, at the cost
         # the budget allowed it for.
         self._record_checkpoint(self.checkpoint_cost_bound_seconds())
-        self.exposed_seconds += _non_negative("seconds_lost", seconds_lost)
+        self.exposed_seconds += seconds_lost
         self.failures += 1
         self.recoveries += 1
-        self._learn(-min(1.0, _non_negative("seconds_saved", seconds_saved) / max(self.threshold_seconds(), 1e-9)))
+        self._learn(-min(1.0, seconds_saved / max(self.threshold_seconds(), 1e-9)))
         self.last_checkpoint_restored = True
 
     def _learn(self, step):
@@ -190,7 +199,7 @@ class CheckpointController:
         return self.work_seconds / self.epochs_observed if self.epochs_observed else 0.0
 
     def mtbf_seconds(self):
-        """Estimated mean time between failures: the Gamma-prior posterior mean (see the module docstring)."""
+        """Estimated mean time between failures (see the module docstring)."""
         prior = self.prior_failures
         return (prior * self.mtbf_prior_seconds + self.exposed_seconds) / (prior + self.failures)
 
@@ -217,27 +226,47 @@ class CheckpointController:
     # --- the decision ----------------------------------------------------------------------------------------
 
     def should_checkpoint(self, epochs_done, total_epochs):
-        """Whether to checkpoint now, after `epochs_done` (1-based) of `total_epochs`. Changes nothing."""
+        """Whether to checkpoint now, after `epochs_done` (1-based) of `total_epochs`. Learns nothing; sets
+        `last_reason`, a short sentence saying why (for the results)."""
+        save, self.last_reason = self.decide(epochs_done, total_epochs)
+        return save
+
+    def decide(self, epochs_done, total_epochs):
+        """(save?, reason) after `epochs_done` of `total_epochs`; changes nothing."""
         if not 1 <= epochs_done <= total_epochs:
             raise ValueError(f"epochs_done must be between 1 and total_epochs ({total_epochs}), got {epochs_done}")
         kind = self.policy.kind
         if kind == "never":
-            return False
-        if kind == "every" or epochs_done == total_epochs:
-            return True
+            return False, "never: this policy saves no checkpoint"
+        if epochs_done == total_epochs:
+            return True, "final epoch: always saved"
+        if kind == "every":
+            return True, "every: saves after each epoch"
         if kind == "interval":
-            return epochs_done % self.policy.interval == 0
-        return self._adaptive_says_yes(total_epochs - epochs_done)
+            k = self.policy.interval
+            if epochs_done % k == 0:
+                return True, f"interval:{k}: epoch {epochs_done} is a multiple of {k}"
+            return False, f"interval:{k}: next at epoch {(epochs_done // k + 1) * k}"
+        return self._adaptive(total_epochs - epochs_done)
 
-    def _adaptive_says_yes(self, epochs_left):
+    def _adaptive(self, epochs_left):
         epoch = self.mean_epoch_seconds()
-        if self.work_since_checkpoint + epoch / 2 < self.threshold_seconds():
-            return False  # the next epoch boundary is nearer to the target interval
+        at_risk = self.work_since_checkpoint
+        target = self.threshold_seconds()
         cost = self.checkpoint_cost_seconds()
+        model = f"C {cost:.3g}s, MTBF {self.mtbf_seconds():.4g}s, x{self.scale:.2f}"
+        if at_risk + epoch / 2 < target:
+            # The next epoch boundary is nearer to the target interval than this one.
+            return False, f"adaptive: wait, {at_risk:.1f}s at risk < target {target:.1f}s ({model})"
         chance_of_failure = 1 - math.exp(-epochs_left * epoch / self.mtbf_seconds())
-        if self.work_since_checkpoint * chance_of_failure < cost:
-            return False  # the final checkpoint comes too soon for this one to pay
-        return self.checkpoint_cost_bound_seconds() <= self.budget_left_seconds()
+        if at_risk * chance_of_failure < cost:
+            return False, (f"adaptive: skip, final save {epochs_left} epoch(s) away; expected saving "
+                           f"{at_risk * chance_of_failure:.3g}s < cost {cost:.3g}s")
+        bound, left = self.checkpoint_cost_bound_seconds(), self.budget_left_seconds()
+        if bound > left:
+            return False, (f"adaptive: skip, over budget: {bound:.3g}s needed, {max(left, 0.0):.3g}s left of "
+                           f"{self.budget_fraction:.0%} of {self.work_seconds:.1f}s")
+        return True, f"adaptive: save, {at_risk:.1f}s at risk >= target {target:.1f}s ({model})"
 
     # --- surviving a restart ---------------------------------------------------------------------------------
 
@@ -250,6 +279,9 @@ class CheckpointController:
         """A controller that continues from state(); then call observe_recovery()."""
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise ValueError(f"checkpoint controller state must be a dict of version {STATE_VERSION}")
+        missing = [k for k in ("policy",) + _STATE_KEYS if k not in state]
+        if missing:
+            raise ValueError(f"checkpoint controller state lacks {', '.join(missing)}")
         controller = cls(state["policy"], mtbf_seconds=state["mtbf_prior_seconds"],
                          checkpoint_seconds=state["checkpoint_prior_seconds"],
                          budget_fraction=state["budget_fraction"], prior_failures=state["prior_failures"],
@@ -268,6 +300,6 @@ _STATE_KEYS = (
 
 def _non_negative(name, value):
     value = float(value)
-    if not value >= 0:
-        raise ValueError(f"{name} must be 0 or more, got {value}")
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number, 0 or more, got {value}")
     return value

@@ -31,8 +31,9 @@ DEFAULTS = {
 }
 
 
-class SettingsError(ValueError):
-    """A setting has a value outside what is allowed; the message names the setting."""
+class SettingsError(argparse.ArgumentTypeError, ValueError):
+    """A setting has a value outside what is allowed; the message names the setting. An ArgumentTypeError so
+    argparse shows its message instead of 'invalid parse value'."""
 
 
 def fail(message, code=EXIT_BAD_INPUT):

@@ -68,7 +68,8 @@ cluster_benchmark::_check_image_versions() {
 cluster_benchmark::_run_in_pod() {
   local pod="$1" container="$2" label="$3" result="$4" run_dir="$5" rc=0
   shift 5
-  local -a in_pod=(k8s::kubectl -n "${RAY_NAMESPACE}" exec "${pod}" -c "${container}" --)
+  # The real kubectl, not the k8s::kubectl function: `timeout` below can only run a program.
+  local -a in_pod=(kubectl --context "${KUBE_CONTEXT}" -n "${RAY_NAMESPACE}" exec "${pod}" -c "${container}" --)
   # A result file left from an earlier run must never be copied out as this run's.
   "${in_pod[@]}" sh -c "mkdir -p ${CLUSTER_KIT_DIR} && rm -f ${CLUSTER_KIT_DIR}/${result}" ||
     die "${EXIT_INFRA}" "cannot run commands in pod ${pod}"

@@ -120,7 +120,7 @@ k8s::diagnose() {
     [[ -n "${pods}" ]] || printf 'No pods exist yet: check the operator logs: kubectl -n %s logs deploy/kuberay-operator\n' \
       "${OPERATOR_NAMESPACE}"
     while IFS= read -r pod; do
-      [[ -n "${pod}" ]] && k8s::_diagnose_pod "${ns}" "${pod}"
+      if [[ -n "${pod}" ]]; then k8s::_diagnose_pod "${ns}" "${pod}"; fi
     done <<<"${pods}"
   } >&2
 }

@@ -26,7 +26,8 @@ local_cluster::_start_node() { # STATE_DIR NAME INDEX ARGS...: starts one `ray s
   shift 3
   local log="${state_dir}/${name}.log" node_args
   mapfile -t node_args < <(local_cluster::_node_args "${index}")
-  "${REPO_ROOT}/.venv/bin/ray" start --block --disable-usage-stats "${node_args[@]}" "$@" >"${log}" 2>&1 &
+  # setsid: each node in its own process group, so stop can take down everything the node started.
+  setsid "${REPO_ROOT}/.venv/bin/ray" start --block --disable-usage-stats "${node_args[@]}" "$@" >"${log}" 2>&1 &
   echo "$!" >>"${state_dir}/pids"
   if ! wait_until "${LOCAL_RAY_START_TIMEOUT}" 1 "Ray ${name} node" grep -q "block forever" "${log}"; then
     tail -n 20 "${log}" >&2
@@ -64,21 +65,22 @@ local_cluster::start() {
   log::info "Local Ray cluster up at ${RAY_ADDRESS} (token auth; state in ${state_dir})"
 }
 
-# Stops what start recorded: SIGTERM to each `ray start --block`, which takes its node's processes down with it.
+# Stops what start recorded, workers before the head: SIGTERM to each node's process group (`ray start --block`
+# and the raylet, agents and workers under it), then SIGKILL to whatever is left after LOCAL_RAY_STOP_TIMEOUT.
 local_cluster::stop() {
-  local state_dir="$1" pid
+  local state_dir="$1" pid pids=() waited
   [[ -f "${state_dir}/pids" ]] || return 0
-  while read -r pid; do
-    if [[ -n "${pid}" ]]; then kill -TERM "${pid}" 2>/dev/null || true; fi
-  done <"${state_dir}/pids"
-  while read -r pid; do
-    [[ -n "${pid}" ]] || continue
-    for _ in $(seq 1 30); do
-      kill -0 "${pid}" 2>/dev/null || break
+  mapfile -t pids < <(tac "${state_dir}/pids")
+  for pid in "${pids[@]}"; do
+    kill -TERM -- "-${pid}" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    for ((waited = 0; waited < ${LOCAL_RAY_STOP_TIMEOUT:-30} * 2; waited++)); do
+      kill -0 -- "-${pid}" 2>/dev/null || break
       sleep 0.5
     done
-    kill -KILL "${pid}" 2>/dev/null || true
-  done <"${state_dir}/pids"
+    kill -KILL -- "-${pid}" 2>/dev/null || true
+  done
   rm -f "${state_dir}/pids"
   log::info "Stopped the local Ray cluster"
 }

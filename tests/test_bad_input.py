@@ -1,0 +1,82 @@
+"""Bad settings: one line naming the setting and what is allowed, exit code 2, no traceback, within seconds,
+and nothing written."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT, TRAINING_DIR
+
+CASES = [
+    ({"EPOCHS": "0"}, "EPOCHS must be a positive integer, got '0'"),
+    ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer, got 'ten'"),
+    ({"BATCH_SIZE": "-4"}, "BATCH_SIZE must be a positive integer"),
+    ({"TRAIN_SAMPLES": "1.5"}, "TRAIN_SAMPLES must be a positive integer"),
+    ({"DATASET": "imagenet"}, "DATASET must be one of cifar10, synthetic, digits, got 'imagenet'"),
+    ({"DATA_DIR": "/no/such/dir"}, "DATA_DIR '/no/such/dir' does not exist"),
+    ({"LEARNING_RATE": "fast"}, "LEARNING_RATE must be a positive number"),
+]
+
+
+def run(args, env, timeout=120):
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(proc, expected):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: {expected}"] or (len(lines) == 1 and expected in lines[0]), proc.stderr
+
+
+@pytest.mark.parametrize("settings,expected", CASES)
+@pytest.mark.parametrize("script", ["baseline_training.py", "ray_training.py"])
+def test_training_scripts_reject_bad_settings(script, settings, expected, python_env, tmp_path):
+    env = dict(python_env, RESULTS_DIR=str(tmp_path), **settings)
+    proc = run([sys.executable, os.path.join(TRAINING_DIR, script)], env)
+    assert_one_line_error(proc, expected)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("settings,expected", CASES + [({"NUM_WORKERS": "0"}, "NUM_WORKERS must be a positive integer")])
+def test_benchmark_script_rejects_bad_settings_before_installing_anything(settings, expected, python_env, tmp_path):
+    env = dict(python_env, RESULTS_DIR=str(tmp_path), **settings)
+    proc = run([os.path.join(REPO_ROOT, "scripts", "run-benchmark.sh"), "--local"], env, timeout=30)
+    assert_one_line_error(proc, expected)
+    assert os.listdir(tmp_path) == []
+
+
+def test_benchmark_script_refuses_more_workers_than_cores(python_env, tmp_path):
+    env = dict(python_env, RESULTS_DIR=str(tmp_path), NUM_WORKERS=str(os.cpu_count() + 1), DATASET="digits")
+    proc = run([os.path.join(REPO_ROOT, "scripts", "run-benchmark.sh"), "--local"], env, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"this machine has {os.cpu_count()}" in proc.stderr
+
+
+def test_unknown_option_is_named(python_env):
+    proc = run([os.path.join(REPO_ROOT, "scripts", "run-benchmark.sh"), "--locale"], python_env, timeout=30)
+    assert_one_line_error(proc, "unknown option '--locale'")
+
+
+def test_ray_checks_batch_split_and_failure_settings(python_env, tmp_path):
+    env = dict(python_env, RESULTS_DIR=str(tmp_path), DATASET="digits")
+    proc = run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py"), "--num-workers", "3",
+                "--batch-size", "64", "--batch-size-mode", "global"], env)
+    assert_one_line_error(proc, "BATCH_SIZE must divide evenly among 3 workers")
+    proc = run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py"), "--inject-failure-epoch", "2",
+                "--max-failures", "0"], env)
+    assert_one_line_error(proc, "INJECT_FAILURE_EPOCH needs MAX_FAILURES of at least 1")
+    proc = run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py"), "--train-samples", "100",
+                "--num-workers", "2"], env)
+    assert_one_line_error(proc, "too few for 2 workers")
+
+
+def test_help_lists_settings_with_defaults(python_env):
+    out = run([os.path.join(REPO_ROOT, "scripts", "run-benchmark.sh"), "--help"], python_env).stdout
+    for name in ("EPOCHS=10", "BATCH_SIZE=64", "NUM_WORKERS=2", "DATASET=cifar10", "DATA_DIR", "TRAIN_SAMPLES",
+                 "RESULTS_DIR=results", "--local", "--quick"):
+        assert name in out
+    out = run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py"), "--help"], python_env).stdout
+    assert "PER WORKER by default" in " ".join(out.split()) and "sqrt" in out
