@@ -42,7 +42,7 @@ main() {
     sleep "${KILL_AFTER_S}"
   fi
   local pods node
-  pods="$(k8s::worker_pods)"
+  pods="$(k8s::worker_pods)" || pods=""
   [[ -n "${pods}" ]] || die "${EXIT_INFRA}" "RayCluster ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME} has no running worker pod to delete; run scripts/install-ray.sh"
   VICTIM="${WORKER_POD:-$(head -n 1 <<<"${pods}")}"
   grep -qx -- "${VICTIM}" <<<"${pods}" ||

@@ -88,7 +88,7 @@ def parse_policy(text):
     count = count.strip()
     if kind.strip() == "interval" and sep and count.isdigit() and int(count) >= 1:
         return CheckpointPolicy("interval", int(count))
-    raise PolicyError(f"CHECKPOINT_POLICY must be one of {POLICY_FORMS}, got '{text}'")
+    raise PolicyError(f"CHECKPOINT_POLICY must be one of {POLICY_FORMS}, got {str(text)!r}")
 
 
 def daly_interval(checkpoint_seconds, mtbf_seconds):

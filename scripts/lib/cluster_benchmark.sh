@@ -148,7 +148,7 @@ cluster_benchmark::run() {
   k8s::require_cluster
   head="$(k8s::head_pod)" ||
     die "${EXIT_INFRA}" "no running head pod of RayCluster ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME}; run scripts/install-ray.sh"
-  pods="$(k8s::worker_pods)"
+  pods="$(k8s::worker_pods)" || pods=""
   [[ -n "${pods}" ]] || die "${EXIT_INFRA}" "RayCluster ${RAY_CLUSTER_NAME} has no running worker pods; run scripts/install-ray.sh"
   mapfile -t workers <<<"${pods}"
   cpus="$(k8s::pod_cpus "${workers[0]}" "${K8S_WORKER_CONTAINER}")" || die "${EXIT_INFRA}" "cannot read the CPU limit of ${workers[0]}"

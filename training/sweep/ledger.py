@@ -9,8 +9,9 @@ Events (each also has "v": 1, "ts" and "event"):
   sweep_started   pid, argv, runs                       a sweep took the lock and starts work
   planned         run_id, index, repeat, kind, config_hash, cpus, scale
   started         run_id, attempt, pid, command, run_dir, resume
-  succeeded       run_id, attempt, seconds, exit_code, results, training_time_seconds, best_val_accuracy
-  failed          run_id, attempt, seconds, exit_code, error
+  succeeded       run_id, attempt, seconds, exit_code, results, training_time_seconds, best_val_accuracy,
+                  recovered (true: the trainer had written valid results before the sweep was killed)
+  failed          run_id, attempt, seconds, exit_code, error, retryable (false for bad input: exit 2 or 3)
   interrupted     run_id, attempt, error                an attempt cut off by a kill or Ctrl-C; not a failure
   stopped         reason, run_id                        the --target-accuracy stop rule ended the sweep
   sweep_finished  exit_code
@@ -20,13 +21,14 @@ State of a run, by replay: pending -> running -> succeeded | failed; interrupted
 import fcntl
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from training.sweep import SweepError
+from training.sweep import EXIT_FAILED, SweepError
 
 LEDGER_VERSION = 1
 LEDGER_FILE = "ledger.jsonl"
@@ -43,6 +45,11 @@ class RunState:
     state: str = "pending"
     attempts: list = field(default_factory=list)  # one dict per attempt: attempt, outcome, seconds, error, ...
     last_event: dict = field(default_factory=dict)
+
+    @property
+    def gave_up(self):
+        """A failed run that the sweep will not try again: its error is not one a retry can fix."""
+        return self.state == "failed" and not self.attempts[-1].get("retryable", True)
 
     @property
     def failures(self):
@@ -78,7 +85,7 @@ def parse_line(raw, path, number):
             problem = f"'{event['event']}' event without a run_id"
     if problem:
         raise SweepError(f"ledger '{path}' line {number} is corrupt ({problem}); move the file aside to keep it, "
-                         f"or start over with --fresh")
+                         f"or start over with --fresh", code=EXIT_FAILED)
     return event
 
 
@@ -142,18 +149,22 @@ def replay(events, path):
         state = states.get(run_id)
         if state is None:
             raise SweepError(f"ledger '{path}' line {number} is corrupt ('{kind}' event for run {run_id}, which "
-                             f"was never planned); move the file aside to keep it, or start over with --fresh")
+                             f"was never planned); move the file aside to keep it, or start over with --fresh",
+                             code=EXIT_FAILED)
         if kind == "started":
             state.state = "running"
             state.attempts.append({"attempt": event.get("attempt"), "outcome": "running", "started_at": event["ts"],
-                                   "resume": event.get("resume", False), "seconds": None, "error": None})
+                                   "resume": event.get("resume", False), "pid": event.get("pid"),
+                                   "seconds": None, "error": None})
             continue
         if state.state != "running":
             raise SweepError(f"ledger '{path}' line {number} is corrupt ('{kind}' event for run {run_id}, which is "
-                             f"not running); move the file aside to keep it, or start over with --fresh")
+                             f"not running); move the file aside to keep it, or start over with --fresh",
+                             code=EXIT_FAILED)
         state.state = ENDED[kind]
         state.attempts[-1].update(outcome=kind, ended_at=event["ts"], seconds=event.get("seconds"),
-                                  error=event.get("error"), exit_code=event.get("exit_code"))
+                                  error=event.get("error"), exit_code=event.get("exit_code"),
+                                  retryable=event.get("retryable", True), recovered=event.get("recovered", False))
         state.last_event = event
     return states, stopped
 
@@ -171,9 +182,15 @@ class LedgerWriter:
     def append(self, event, **fields):
         record = {"v": LEDGER_VERSION, "ts": utc_now(), "event": event, **fields}
         view = memoryview((json.dumps(record) + "\n").encode("utf-8"))
-        while view:
-            view = view[os.write(self.fd, view):]
-        os.fsync(self.fd)
+        # A Ctrl-C handler that raised between two partial writes would leave half a line in the middle of the
+        # file once the next event is appended; the signals wait until the line is on disk.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+            os.fsync(self.fd)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return record
 
     def close(self):
@@ -199,7 +216,7 @@ class SweepLock:
             os.close(fd)
             name = os.path.basename(os.path.dirname(self.path))
             raise SweepError(f"experiment '{name}' is already being run by another sweep (pid {holder}, lock "
-                             f"{self.path}); wait for it to end, or watch it with --status") from None
+                             f"{self.path}); wait for it to end, or watch it with --status", code=EXIT_FAILED) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self.fd = fd

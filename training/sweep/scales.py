@@ -26,7 +26,8 @@ SCALE_KEYS = ("type", "workers", "epochs", "batch_size", "cpus_per_worker", "gpu
 SCALE_TYPES = ("baseline", "ray")
 # Settings that change what a run computes. They go into every run's hash, so changing one makes a different
 # experiment instead of mixing old and new results in one report.
-HASHED_SETTINGS = ("DATASET", "TRAIN_SAMPLES", "SEED", "LEARNING_RATE")
+HASHED_SETTINGS = ("DATASET", "DATA_DIR", "TRAIN_SAMPLES", "TEST_SAMPLES", "VAL_FRACTION", "SEED", "LEARNING_RATE",
+                   "LR_SCALING", "EARLY_STOPPING_PATIENCE", "CHECKPOINT_POLICY")
 EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
@@ -138,8 +139,11 @@ def scale_from_entry(entry, where, defaults):
         workers = _whole_number(entry["workers"], "workers", where, minimum=1)
     values = {key: _whole_number(entry.get(key, defaults[key]), key, where, minimum=1) for key in defaults}
     gpus = entry.get("gpus_per_worker", 0)
-    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not gpus >= 0:
-        raise SweepError(f"{where}: gpus_per_worker must be a number, 0 or more, got {gpus!r}")
+    # ray_training.py --use-gpu gives each worker exactly one GPU; the baseline uses what TensorFlow finds.
+    allowed_gpus = (0,) if workers == 0 else (0, 1)
+    if isinstance(gpus, bool) or gpus not in allowed_gpus:
+        raise SweepError(f"{where}: gpus_per_worker must be one of {', '.join(map(str, allowed_gpus))}"
+                         f"{' for the baseline' if workers == 0 else ''}, got {gpus!r}")
     return Scale(workers=workers, gpus_per_worker=gpus, **values)
 
 
@@ -175,17 +179,24 @@ def with_baseline(scales):
     return [baseline] + list(scales)
 
 
-def check_scales(scales, cluster_cpus):
-    """Duplicate scales would share a run id; a scale larger than the cluster would wait for CPUs forever."""
+def check_scales(scales, cluster_cpus, scaling="weak"):
+    """Duplicate scales would share a run id; a scale larger than the cluster would wait for CPUs forever; a
+    global batch that the workers cannot split evenly would fail in every attempt."""
+    if scaling not in SCALINGS:
+        raise SweepError(f"--scaling must be one of {', '.join(SCALINGS)}, got '{scaling}'")
     seen = set()
     for scale in scales:
+        if scaling == "strong" and scale.kind == "ray" and scale.batch_size % scale.workers:
+            raise SweepError(f"scale '{scale.describe()}': strong scaling splits the global batch "
+                             f"{scale.batch_size} among {scale.workers} workers, which needs a multiple of "
+                             f"{scale.workers} (set BATCH_SIZE or the scale's batch_size)")
         if scale in seen:
             raise SweepError(f"the scale list holds the same scale twice ({scale.describe()}); use --repeat to "
                              f"run a scale more than once")
         seen.add(scale)
         if cluster_cpus is not None and scale.cpus > cluster_cpus:
             raise SweepError(f"scale '{scale.describe()}' asks for {scale.cpus} CPUs, more than the cluster has "
-                             f"({cluster_cpus}, CLUSTER_CPUS)")
+                             f"({cluster_cpus}, --cluster-cpus)")
 
 
 def short_hash(document):

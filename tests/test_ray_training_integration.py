@@ -1,0 +1,98 @@
+"""Ray Train for real: 2 workers on a local cluster of a head and 2 worker nodes, on scikit-learn's digits.
+Checks that it learns as well as the baseline, that the workers saw disjoint shards, and that a worker killed
+in the middle of training is recovered from the checkpoint."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cluster_helpers import start_cluster, stop_cluster
+from conftest import TRAINING_DIR
+
+pytestmark = pytest.mark.slow
+
+# The same global batch (64) and steps per epoch on both sides, so accuracies after the same epochs compare.
+COMMON = {"DATASET": "digits", "EPOCHS": "4", "SEED": "3", "CHECKPOINT_POLICY": "every"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    state = tmp_path_factory.mktemp("ray-state")
+    env = start_cluster(str(state), workers=2, cpus=1, port=6490)
+    yield env
+    stop_cluster(str(state))
+
+
+def train(script, env, *args, timeout=600):
+    proc = subprocess.run([sys.executable, os.path.join(TRAINING_DIR, script), *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def ray_run(cluster, python_env, tmp_path, name, *extra):
+    env = dict(python_env, **COMMON, **cluster)
+    out = train("ray_training.py", env, "--ray-address", cluster["RAY_ADDRESS"], "--num-workers", "2",
+                "--batch-size", "64", "--batch-size-mode", "global", "--record-shards",
+                "--storage-path", str(tmp_path / "ckpt"), "--run-id", name,
+                "--output", str(tmp_path / f"{name}.json"), *extra)
+    return json.loads((tmp_path / f"{name}.json").read_text()), out
+
+
+@pytest.fixture(scope="module")
+def undisturbed(cluster, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ray-run")
+    env = {k: v for k, v in os.environ.items()} | {"PYTHONPATH": TRAINING_DIR}
+    return ray_run(cluster, env, tmp, "undisturbed")
+
+
+def test_two_workers_learn_like_the_baseline_on_disjoint_shards(undisturbed, python_env, tmp_path):
+    ray_result, out = undisturbed
+    train("baseline_training.py", dict(python_env, **COMMON), "--batch-size", "64", "--threads", "2",
+          "--output", str(tmp_path / "baseline.json"))
+    baseline = json.loads((tmp_path / "baseline.json").read_text())
+
+    assert ray_result["config"]["global_batch_size"] == baseline["config"]["global_batch_size"] == 64
+    assert ray_result["config"]["steps_per_epoch"] == baseline["config"]["steps_per_epoch"]
+    assert ray_result["test_accuracy"] > 0.5, "well above the 0.1 of chance"
+    assert abs(ray_result["test_accuracy"] - baseline["test_accuracy"]) < 0.1
+    assert out.count("[ray 2w] epoch ") == 4 and "~0s left" in out
+
+    workers = ray_result["workers"]
+    assert [w["rank"] for w in workers] == [0, 1]
+    shards = [set(w["shard_indices"]) for w in workers]
+    assert not shards[0] & shards[1]
+    assert len(shards[0]) == len(shards[1]) == workers[0]["steps_per_epoch"] * 32
+    assert len({w["node_id"] for w in workers}) == 2, "one worker on each worker node"
+    assert all(w["tf_threads"] == {"intra_op": 1, "inter_op": 1} for w in workers)
+    cluster_shape = ray_result["environment"]["ray_cluster"]
+    assert cluster_shape["nodes"] == 3 and cluster_shape["cpus"] == 2
+    assert ray_result["environment"]["cpus_used"] == 2
+    assert ray_result["checkpoints"]["epochs"] == [1, 2, 3, 4]
+
+
+def test_a_killed_worker_is_recovered_from_the_checkpoint(undisturbed, cluster, tmp_path):
+    env = {k: v for k, v in os.environ.items()} | {"PYTHONPATH": TRAINING_DIR}
+    result, out = ray_run(cluster, env, tmp_path, "with-failure", "--inject-failure-epoch", "3",
+                          "--max-failures", "1")
+    ft = result["fault_tolerance"]
+    assert "injected failure: rank 1 exits in epoch 3" in out and "resuming after epoch 2" in out
+    assert ft["restarts"] == 1 and ft["events"][0]["injected"]
+    assert ft["events"][0]["resumed_after_epoch"] == 2 and ft["epochs_redone"] <= 1
+    assert ft["seconds_lost"] > 0
+    assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4] and result["epochs_completed"] == 4
+    assert abs(result["test_accuracy"] - undisturbed[0]["test_accuracy"]) < 0.1
+
+
+def test_more_workers_than_the_cluster_has_fails_fast(cluster, python_env, tmp_path):
+    env = dict(python_env, DATASET="digits", **cluster)
+    proc = subprocess.run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py"), "--ray-address",
+                           cluster["RAY_ADDRESS"], "--num-workers", "3", "--output", str(tmp_path / "x.json")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "NUM_WORKERS=3 with CPUS_PER_WORKER=1 needs 3 CPUs" in proc.stderr
+    assert "the Ray cluster has 2 CPUs on 3 node(s)" in proc.stderr
+    assert not (tmp_path / "x.json").exists()
