@@ -72,7 +72,8 @@ apply_defaults() {
 
 check_local_capacity() {
   local needed=$((NUM_WORKERS * CPUS_PER_WORKER)) have
-  have="$(nproc)"
+  # CPUs this process may use; not nproc, which reports OMP_NUM_THREADS when that is set.
+  have="$(python3 -c 'import os; print(len(os.sched_getaffinity(0)))')"
   ((needed <= have)) ||
     die "${EXIT_BAD_INPUT}" "NUM_WORKERS=${NUM_WORKERS} x CPUS_PER_WORKER=${CPUS_PER_WORKER} needs ${needed} CPUs; this machine has ${have} (more workers than cores would share cores and the speedup would lie)"
 }
@@ -96,7 +97,6 @@ train() { # SCRIPT ARGS...: runs one training script of the kit with the venv's 
 
 run_local() {
   local run_dir="$1" all_cpus=$((NUM_WORKERS * CPUS_PER_WORKER))
-  check_local_capacity
   log::info "Baseline: one process, ${CPUS_PER_WORKER} TensorFlow thread(s) (one Ray worker's share)"
   train baseline_training.py --threads "${CPUS_PER_WORKER}" --run-id "${RUN_ID}-baseline" \
     --output "${run_dir}/baseline_results.json"
@@ -135,6 +135,7 @@ main() {
     sweep::main "${TARGET}" "${SWEEP_ARGS[@]}"
     return
   fi
+  [[ "${TARGET}" == local ]] && check_local_capacity
   RUN_ID="$(date -u +%Y%m%d-%H%M%S)-$$"
   RUN_DIR="${RESULTS_DIR}/runs/${RUN_ID}"
   mkdir -p "${RUN_DIR}"

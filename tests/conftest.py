@@ -53,6 +53,6 @@ def python_env():
     """Environment for subprocess runs of the kit's Python scripts, without settings leaking from the caller."""
     env = {k: v for k, v in os.environ.items() if k not in (
         "EPOCHS", "BATCH_SIZE", "NUM_WORKERS", "CPUS_PER_WORKER", "DATASET", "DATA_DIR", "TRAIN_SAMPLES",
-        "TEST_SAMPLES", "RESULTS_DIR", "RAY_ADDRESS", "LEARNING_RATE", "SEED")}
+        "TEST_SAMPLES", "RESULTS_DIR", "RAY_ADDRESS", "LEARNING_RATE", "SEED", "OMP_NUM_THREADS")}
     env["PYTHONPATH"] = TRAINING_DIR
     return env

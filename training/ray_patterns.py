@@ -25,7 +25,7 @@ import sys
 import time
 
 import settings
-from checkpoint_policy import CheckpointController
+from checkpoint_policy import CheckpointController, parse_policy
 from settings import fail, fraction, non_negative_int, one_of, positive_float, positive_int
 
 EXIT_INFRA = 4
@@ -88,7 +88,7 @@ def parse_args(argv=None):
                         help="also write the timeline, epochs and recovery as JSON here")
     args = parser.parse_args(argv)
     try:
-        args.policy = __import__("checkpoint_policy").parse_policy(args.checkpoint_policy)
+        args.policy = parse_policy(args.checkpoint_policy)
     except settings.SettingsError as err:
         fail(str(err))
     if args.fail_at_epoch > args.epochs:

@@ -1,0 +1,190 @@
+"""python -m training.sweep run|status|plan|report [flags]: scaling sweeps that survive crashes.
+
+    python -m training.sweep run --sweep 1,2 --repeat 3       # baseline + Ray 1 and 2 workers, 3 times each
+    python -m training.sweep run --scales scales.yaml          # scale configs from a YAML or JSON file
+    python -m training.sweep status [--experiment NAME]        # the table from the ledger (also: run --status)
+    python -m training.sweep report --experiment NAME          # write the report again from the ledger
+    python -m training.sweep plan --sweep 1,2                  # check the input; print what sweep.sh needs
+
+Running the same command again resumes: finished runs are kept, an interrupted run runs again, a failed run
+is retried up to --max-attempts. Results: RESULTS_DIR/experiments/<name>/ (ledger.jsonl, runs/, report.*).
+Exit codes: 0 every run succeeded, 1 a run failed for good (or another sweep holds the experiment), 2 bad
+input, 130 interrupted.
+"""
+
+import os
+import sys
+
+from training.sweep import EXIT_BAD_INPUT, SweepError  # puts training/ on sys.path first
+
+import settings  # noqa: E402  (needs the path set up by the line above)
+from settings import env, positive_int  # noqa: E402
+from training.sweep import commands, ledger, runner, scales, status  # noqa: E402
+
+COMMANDS = ("run", "status", "plan", "report")
+
+
+def accuracy(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise settings.SettingsError(f"TARGET_ACCURACY must be a number in (0, 1], such as 0.7, got '{text}'")
+    return value
+
+
+def parse_args(argv):
+    parser = settings.KitArgumentParser(prog="python -m training.sweep", description=__doc__.split("\n")[0])
+    parser.add_argument("command", nargs="?", default="run", choices=COMMANDS,
+                        help="run (default), status, plan (check and describe, start nothing) or report")
+    parser.add_argument("--experiment", default=env("EXPERIMENT", ""),
+                        help="the experiment's name (env EXPERIMENT; default: derived from the scales and "
+                             "settings, so the same command finds the same experiment)")
+    parser.add_argument("--sweep", default=env("SWEEP", ""),
+                        help="Ray worker counts, such as 1,2,3; the baseline is added (env SWEEP)")
+    parser.add_argument("--scales", default=env("SCALES_FILE", ""),
+                        help="a YAML or JSON file listing scales (env SCALES_FILE); see training/sweep/scales.py")
+    parser.add_argument("--repeat", type=positive_int("REPEAT"), default=env("REPEAT", "1"),
+                        help="run every scale this many times; the report gives medians and min-max "
+                             "(env REPEAT, default %(default)s)")
+    parser.add_argument("--max-attempts", type=positive_int("MAX_ATTEMPTS"), default=env("MAX_ATTEMPTS", "3"),
+                        help="failed attempts allowed per run before the sweep gives up on it; interrupted "
+                             "attempts do not count (env MAX_ATTEMPTS, default %(default)s)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over: the experiment's folder is renamed <name>.<time>.old, nothing deleted")
+    parser.add_argument("--status", action="store_true", help="same as the status command")
+    parser.add_argument("--target-accuracy", type=accuracy, default=env("TARGET_ACCURACY", None),
+                        help="report each run's time to this validation accuracy (env TARGET_ACCURACY)")
+    parser.add_argument("--stop-at-target", action="store_true",
+                        default=env("STOP_AT_TARGET", "0") in ("1", "true", "yes"),
+                        help="end the sweep once a run reaches --target-accuracy (env STOP_AT_TARGET=1)")
+    parser.add_argument("--scaling", type=settings.one_of("SCALING", scales.SCALINGS),
+                        default=env("SCALING", "weak"),
+                        help="weak: BATCH_SIZE per worker; strong: BATCH_SIZE is the global batch the workers "
+                             "split (env SCALING, default %(default)s)")
+    parser.add_argument("--target", type=settings.one_of("TARGET", commands.TARGETS),
+                        default=env("SWEEP_TARGET", "local"),
+                        help="local: the runs start on this machine; k8s: inside the RayCluster's pods "
+                             "(env SWEEP_TARGET, default %(default)s)")
+    parser.add_argument("--cluster-cpus", type=positive_int("CLUSTER_CPUS"), default=env("CLUSTER_CPUS", None),
+                        help="CPUs the runs may use; a scale needing more is refused (env CLUSTER_CPUS; "
+                             "default: this machine's CPUs for local, unchecked for k8s)")
+    parser.add_argument("--run-timeout", type=settings.non_negative_int("RUN_TIMEOUT_S"),
+                        default=env("RUN_TIMEOUT_S", "0"),
+                        help="stop an attempt after this many seconds and count it failed; 0 = no limit "
+                             "(env RUN_TIMEOUT_S, default %(default)s)")
+    parser.add_argument("--results-dir", default=env("RESULTS_DIR"),
+                        help="experiments go to RESULTS_DIR/experiments/ (env RESULTS_DIR, default %(default)s)")
+    args = parser.parse_args(argv)
+    if args.status:
+        args.command = "status"
+    if args.stop_at_target and args.target_accuracy is None:
+        settings.fail("--stop-at-target needs --target-accuracy (or TARGET_ACCURACY)")
+    return args
+
+
+def load_scales(args):
+    if args.sweep and args.scales:
+        raise SweepError("give either --sweep or --scales, not both")
+    defaults = scales.default_scale_values(os.environ)
+    if args.scales:
+        listed = scales.load_scales_file(args.scales, defaults)
+    elif args.sweep:
+        listed = scales.scales_from_workers(scales.parse_worker_list(args.sweep), defaults)
+    else:
+        raise SweepError("--sweep (worker counts, such as 1,2,3) or --scales FILE is required")
+    return scales.with_baseline(listed)
+
+
+def cluster_cpus(args):
+    if args.cluster_cpus or args.target != "local":
+        return args.cluster_cpus
+    from tf_env import available_cpus
+
+    return available_cpus()
+
+
+def make_plan(args):
+    listed = load_scales(args)
+    scales.check_scales(listed, cluster_cpus(args), args.scaling)
+    hashed = scales.hashed_settings_from(os.environ)
+    name = args.experiment or scales.derive_experiment_name(listed, args.scaling, hashed)
+    scales.check_experiment_name(name)
+    return scales.build_plan(listed, args.scaling, hashed, name, args.repeat)
+
+
+def experiment_folder(args, name):
+    return runner.experiment_paths(args.results_dir, name)[0]
+
+
+def refuse_if_running(folder, name):
+    holder = ledger.lock_holder(folder)
+    if holder:
+        raise SweepError(f"experiment '{name}' is already being run by another sweep (pid {holder}); wait for it "
+                         f"to end, or watch it with --status", code=1)
+
+
+def describe_plan(args, plan):
+    """key=value lines for scripts/lib/sweep.sh: the local cluster it starts must fit the largest Ray scale."""
+    folder = experiment_folder(args, plan.experiment)
+    refuse_if_running(folder, plan.experiment)
+    done = set()
+    path = os.path.join(folder, ledger.LEDGER_FILE)
+    if not args.fresh and os.path.exists(path):
+        states, _ = ledger.replay(ledger.read_ledger(path, repair=False), path)
+        done = {run_id for run_id, s in states.items()
+                if s.state == "succeeded" or s.gave_up or s.failures >= args.max_attempts}
+    ray = [run for run in plan.runs if run.scale.kind == "ray"]
+    left = [run for run in ray if run.run_id not in done]
+    print(f"experiment={plan.experiment}")
+    print(f"runs={len(plan.runs)}")
+    print(f"ray_runs_left={len(left)}")
+    print(f"max_workers={max((run.scale.workers for run in ray), default=0)}")
+    print(f"max_cpus_per_worker={max((run.scale.cpus_per_worker for run in ray), default=0)}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    try:
+        if args.command == "status":
+            if args.experiment or args.sweep or args.scales:
+                name = args.experiment or make_plan(args).experiment
+            else:
+                name = status.latest_experiment(args.results_dir)
+            print(status.table(experiment_folder(args, name)))
+            return 0
+        if args.command == "report":
+            name = args.experiment or make_plan(args).experiment
+            from training.sweep import report
+
+            for path in report.write_report(experiment_folder(args, name), args.target_accuracy):
+                print(path)
+            return 0
+        plan = make_plan(args)
+        if args.command == "plan":
+            describe_plan(args, plan)
+            return 0
+        folder = experiment_folder(args, plan.experiment)
+        if args.fresh and os.path.exists(folder):
+            lock = ledger.SweepLock(folder).acquire()
+            try:
+                moved = ledger.move_aside(folder)
+            finally:
+                lock.release()
+            print(f"[sweep] --fresh: the earlier experiment is kept as {moved}")
+        print(f"[sweep] experiment {plan.experiment}: {len(plan.runs)} run(s), {args.scaling} scaling, "
+              f"target {args.target}; folder {folder}", flush=True)
+        options = runner.Options(build_command=commands.BUILDERS[args.target], max_attempts=args.max_attempts,
+                                 target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target,
+                                 run_timeout=args.run_timeout, target=args.target,
+                                 echo=lambda line: print(line, flush=True))
+        return runner.run_sweep(plan, args.results_dir, options, ["python", "-m", "training.sweep"] + argv)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
