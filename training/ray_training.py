@@ -15,6 +15,7 @@ import threading
 import time
 
 import settings
+import storage
 from settings import env, fail, non_negative_int, one_of, positive_float, positive_int
 
 TRAINING_TYPE = "ray_distributed"
@@ -272,8 +273,11 @@ def main(argv=None):
     from results import default_run_id, write_results
 
     run_id = args.run_id or default_run_id(TRAINING_TYPE)
-    storage_dir = os.path.join(args.storage_path, run_id)
-    os.makedirs(storage_dir, exist_ok=True)
+    storage_dir = storage.join(args.storage_path, run_id)
+    try:
+        storage.make_dirs(storage_dir)
+    except OSError as err:
+        fail(f"STORAGE_PATH '{args.storage_path}' is not writable ({err})", code=EXIT_INFRA)
     queue = Queue(actor_options={"num_cpus": 0})
     print(f"[ray {args.num_workers}w] {args.dataset}: {sizes['train']} train / {sizes['val']} val / "
           f"{sizes['test']} test images; {args.num_workers} worker(s) x {args.cpus_per_worker} CPU, batch "

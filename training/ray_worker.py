@@ -12,6 +12,7 @@ import socket
 import time
 
 import checkpoints
+import storage
 
 # The worker that the --inject-failure-epoch demo kills: the last rank, so rank 0 (which reports and saves)
 # survives and the recovery is Ray's, not ours.
@@ -103,7 +104,7 @@ def train_loop_per_worker(config):
                                     drop_remainder=True)
     val_ds = data.make_tf_dataset(ds.x_val[val_shard], ds.y_val[val_shard], batch)
 
-    failure_marker = os.path.join(config["storage_dir"], "failure_injected")
+    failure_marker = storage.join(config["storage_dir"], "failure_injected")
     inject_epoch = config["inject_failure_epoch"]
     steps = len(shard) // batch
 
@@ -113,10 +114,9 @@ def train_loop_per_worker(config):
         def on_train_batch_end(self, step, logs=None):
             epoch = len(history) + 1
             if (inject_epoch and epoch == inject_epoch and rank == world - 1 and step + 1 == max(1, steps // 2)
-                    and not os.path.exists(failure_marker)):
+                    and not storage.exists(failure_marker)):
                 # Once per run, never again after the restart: the marker lives in storage every node sees.
-                with open(failure_marker, "w") as handle:
-                    handle.write(f"rank {rank} pid {os.getpid()} epoch {epoch} step {step + 1}\n")
+                storage.write_text(failure_marker, f"rank {rank} pid {os.getpid()} epoch {epoch} step {step + 1}\n")
                 _send(queue, {"type": "failure_injected", "rank": rank, "epoch": epoch, "step": step + 1})
                 os._exit(INJECTED_EXIT_CODE)
 

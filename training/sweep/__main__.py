@@ -15,7 +15,7 @@ input, 130 interrupted.
 import os
 import sys
 
-from training.sweep import EXIT_BAD_INPUT, SweepError  # puts training/ on sys.path first
+from training.sweep import EXIT_INTERRUPTED, SweepError  # puts training/ on sys.path first
 
 import settings  # noqa: E402  (needs the path set up by the line above)
 from settings import env, positive_int  # noqa: E402
@@ -144,8 +144,10 @@ def describe_plan(args, plan):
     print(f"max_cpus_per_worker={max((run.scale.cpus_per_worker for run in ray), default=0)}")
 
 
-def main(argv=None):
+def main(argv=None, builders=None):
+    """`builders` maps a target to the function that builds a run's command (commands.BUILDERS by default)."""
     argv = sys.argv[1:] if argv is None else argv
+    builders = builders or commands.BUILDERS
     args = parse_args(argv)
     try:
         if args.command == "status":
@@ -176,7 +178,7 @@ def main(argv=None):
             print(f"[sweep] --fresh: the earlier experiment is kept as {moved}")
         print(f"[sweep] experiment {plan.experiment}: {len(plan.runs)} run(s), {args.scaling} scaling, "
               f"target {args.target}; folder {folder}", flush=True)
-        options = runner.Options(build_command=commands.BUILDERS[args.target], max_attempts=args.max_attempts,
+        options = runner.Options(build_command=builders[args.target], max_attempts=args.max_attempts,
                                  target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target,
                                  run_timeout=args.run_timeout, target=args.target,
                                  echo=lambda line: print(line, flush=True))
@@ -184,6 +186,9 @@ def main(argv=None):
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.code
+    except KeyboardInterrupt:  # before the runner took over Ctrl-C: nothing was started
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

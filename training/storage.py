@@ -1,0 +1,35 @@
+"""The run's storage folder, local or remote alike: a folder every node sees locally, or an S3-compatible URI
+(the in-cluster MinIO on Kubernetes). pyarrow's filesystems are what Ray Train itself uses for RunConfig
+storage_path, so the kit reads and writes its own small files there the same way."""
+
+import posixpath
+
+
+def _fs(uri):
+    import pyarrow.fs
+
+    return pyarrow.fs.FileSystem.from_uri(uri)
+
+
+def join(base, *parts):
+    """Joins path parts onto a folder or a URI, keeping a URI's query string (endpoint, scheme) at the end."""
+    path, sep, query = base.partition("?")
+    return posixpath.join(path, *parts) + (sep + query if sep else "")
+
+
+def make_dirs(uri):
+    fs, path = _fs(uri)
+    fs.create_dir(path, recursive=True)
+
+
+def exists(uri):
+    import pyarrow.fs
+
+    fs, path = _fs(uri)
+    return fs.get_file_info(path).type != pyarrow.fs.FileType.NotFound
+
+
+def write_text(uri, text):
+    fs, path = _fs(uri)
+    with fs.open_output_stream(path) as stream:
+        stream.write(text.encode())
