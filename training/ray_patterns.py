@@ -233,10 +233,10 @@ def start_ray(args):
 
 
 class Driver:
-    def __init__(self, ray, args):
-        self.ray, self.args = ray, args
-        self.started = time.time()
+    def __init__(self, ray, args, started):
+        self.ray, self.args, self.started = ray, args, started
         self.timeline, self.epochs, self.recoveries = [], [], []
+        self.actor = None  # where the trainer actor runs now: its latest timeline row
 
     def log(self, message):
         print(f"[patterns +{time.time() - self.started:5.1f}s] {message}", flush=True)
@@ -270,9 +270,15 @@ class Driver:
         test_ref, test_span = build_subset.remote(data_ref, "test", args.seed + 1)
         spans = self.ray.get([load_span, train_span, test_span])
         self.timeline.extend(spans)
-        self.log(f"tasks: loaded {args.dataset} in {spans[0]['end'] - spans[0]['start']:.1f}s; built the train and "
-                 f"test subsets in parallel (pids {spans[1]['pid']} and {spans[2]['pid']}); the driver holds only "
-                 f"references")
+        train, test = spans[1], spans[2]
+        overlap = min(train["end"], test["end"]) - max(train["start"], test["start"])
+        # Submitted together, they may still run one after the other: a warm worker that finishes a short task
+        # can take the next before Ray has started a second process.
+        how = (f"side by side in pids {train['pid']} and {test['pid']}" if overlap > 0 else
+               f"one after the other in pid{'s' if train['pid'] != test['pid'] else ''} "
+               f"{', '.join(str(p) for p in sorted({train['pid'], test['pid']}))} (too short to overlap)")
+        self.log(f"tasks: loaded {args.dataset} in {spans[0]['end'] - spans[0]['start']:.1f}s (pid "
+                 f"{spans[0]['pid']}); built the train and test subsets {how}; the driver holds only references")
         return train_ref, test_ref
 
     def measure_checkpoint(self, trainer):
@@ -309,11 +315,12 @@ class Driver:
                 record = ray.get(result_ref)
             except ray.exceptions.RayActorError as err:
                 injected = injected or inject
-                controller, latest, epoch = self.recover(trainer, controller, latest, epoch, number, err,
-                                                         attempt_started, make_controller)
+                controller, latest, epoch = self.recover(trainer, latest, epoch, number, err, attempt_started,
+                                                         make_controller, planned=inject)
                 continue
             epoch = number
-            self.timeline.append(record.pop("span"))
+            self.actor = record.pop("span")
+            self.timeline.append(self.actor)
             controller.observe_epoch(record["seconds"])
             save = controller.should_checkpoint(epoch, args.epochs)
             record.update({"checkpointed": save, "checkpoint_reason": controller.last_reason})
@@ -331,18 +338,25 @@ class Driver:
                      f"{record['seconds']:.1f}s; checkpoint: {record['checkpoint_reason']}")
         return controller
 
-    def recover(self, trainer, controller, latest, epochs_done, number, err, attempt_started, make_controller):
-        died_at = time.time()
+    def recover(self, trainer, latest, epochs_done, number, err, attempt_started, make_controller, planned):
+        died_at, failed = time.time(), self.actor
         cause = type(err).__name__
         self.log(f"the trainer actor died in epoch {number} ({cause}); waiting for Ray to restart it")
         self.event(f"driver saw the actor die in epoch {number} ({cause})")
+        how = ("unplanned" if not planned else
+               "os._exit in the actor" if self.args.failure_mode == "exit" else "ray.kill from the driver")
+        self.timeline.append({**{k: failed[k] for k in ("node_id", "node_ip", "pid")},
+                              "what": f"actor train_epoch({number}): process died ({how})",
+                              "start": attempt_started, "end": died_at})
         try:
             back = self.wait_for_actor(trainer)
         except self.ray.exceptions.RayActorError as again:
             fail(f"the trainer actor did not come back after {ACTOR_MAX_RESTARTS} restart(s) "
                  f"({type(again).__name__}); worker logs: /tmp/ray/session_latest/logs", code=EXIT_INFRA)
-        self.timeline.append({k: back[k] for k in ("what", "node_id", "node_ip", "pid", "start", "end")})
-        recovery = {"failed_epoch": number, "cause": cause, "detected_at": died_at - self.started,
+        self.actor = {k: back[k] for k in ("what", "node_id", "node_ip", "pid", "start", "end")}
+        self.timeline.append(self.actor)
+        recovery = {"failed_epoch": number, "cause": cause, "planned": planned, "detected_at": died_at - self.started,
+                    "failed_pid": failed["pid"], "failed_node_ip": failed["node_ip"],
                     "restarted_pid": back["pid"], "restarted_node_ip": back["node_ip"],
                     "restart_seconds": time.time() - died_at}
         if latest is None:
@@ -376,16 +390,18 @@ class Driver:
 
 
 def main(argv=None):
+    started = time.time()
     args = parse_args(argv)
+    ray_started = time.time()
     ray = start_ray(args)
-    driver = Driver(ray, args)
+    driver = Driver(ray, args, started)
     import data
 
     load_data = ray.remote(num_cpus=1, num_returns=2)(load_data_task)
     build_subset = ray.remote(num_cpus=1, num_returns=2)(build_subset_task)
     trainer_class = ray.remote(max_restarts=ACTOR_MAX_RESTARTS)(TrainerActor)
     driver.event("driver ray.init" + (f"(address={args.ray_address})" if args.ray_address else " (private)"),
-                 driver.started)
+                 ray_started)
 
     # The actor starts (TensorFlow import, model build) while the tasks prepare the data.
     trainer = trainer_class.options(num_cpus=args.cpus).remote(args.learning_rate, args.seed)
@@ -394,7 +410,8 @@ def main(argv=None):
     except data.DataError as err:
         fail(str(getattr(err, "cause", err)))
     ready = ray.get(trainer.ready.remote())
-    driver.timeline.append({k: ready[k] for k in ("what", "node_id", "node_ip", "pid", "start", "end")})
+    driver.actor = {k: ready[k] for k in ("what", "node_id", "node_ip", "pid", "start", "end")}
+    driver.timeline.append(driver.actor)
     driver.log(f"actor: trainer on {ready['node_ip']} pid {ready['pid']}, TensorFlow threads {ready['threads']}")
     checkpoint_seconds = driver.measure_checkpoint(trainer)
     driver.log(f"one checkpoint (get_state into the object store) takes {checkpoint_seconds:.2f}s")

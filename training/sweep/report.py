@@ -284,6 +284,7 @@ def plot(doc, path):
     speed_ax.set_xlabel("Ray workers")
     speed_ax.set_ylabel("speedup")
     speed_ax.set_xticks(workers)
+    speed_ax.set_ylim(bottom=0)
     speed_ax.set_title(f"Speedup ({doc['scaling']} scaling; bars: min-max over repeats)")
     speed_ax.legend(fontsize=8)
     for row in doc["scales"]:

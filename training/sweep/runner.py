@@ -56,8 +56,15 @@ def _die_with_parent():
         pass
 
 
+def shown(path):
+    """Paths in messages: relative when under the current folder (the usual RESULTS_DIR=results), else whole."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
 def experiment_paths(root, experiment):
-    folder = os.path.join(root, "experiments", experiment)
+    # Absolute: the trainers run from the repository root, the sweep from wherever the user is.
+    folder = os.path.join(os.path.abspath(root), "experiments", experiment)
     return folder, os.path.join(folder, ledger.LEDGER_FILE)
 
 
@@ -200,10 +207,10 @@ class Sweep:
                 return
             self.record(state, "interrupted", attempt=state.attempts[-1]["attempt"],
                         error="the sweep stopped while this attempt ran (killed, or the machine went down)")
-        while True:
-            if state.state == "succeeded":
-                self.echo(f"{label}: done before (attempt {state.attempts[-1]['attempt']}), not run again")
-                return
+        if state.state == "succeeded":
+            self.echo(f"{label}: done before (attempt {state.attempts[-1]['attempt']}), not run again")
+            return
+        while state.state != "succeeded":
             if state.gave_up:
                 self.echo(f"{label}: failed with an error a retry cannot fix: {state.attempts[-1]['error']}")
                 return
@@ -252,7 +259,7 @@ class Sweep:
         log_path = os.path.join(run_dir, f"attempt-{number}.log")
         env = {**os.environ, RUN_MARK: f"{run.run_id}/{number}", "PYTHONUNBUFFERED": "1"}
         self.echo(f"{label}: attempt {number}{' (resuming from its checkpoint)' if resumes else ''}; "
-                  f"log {os.path.relpath(log_path)}")
+                  f"log {shown(log_path)}")
         started = time.monotonic()
         with open(log_path, "ab") as log:
             log.write(f"$ {' '.join(command)}\n".encode())
@@ -347,7 +354,7 @@ def run_sweep(plan, root, options, argv):
         try:
             written = report.write_report(sweep.folder, target_accuracy=options.target_accuracy)
             if written:
-                options.echo(f"[sweep] report: {', '.join(os.path.relpath(p) for p in written)}")
+                options.echo(f"[sweep] report: {', '.join(shown(p) for p in written)}")
         except Exception as err:  # the report must never cost the ledger its closing record
             print(f"warning: the report could not be written: {err}", file=sys.stderr)
         sweep.close(code)

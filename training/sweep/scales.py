@@ -50,7 +50,8 @@ class Scale:
     def describe(self):
         if self.kind == "baseline":
             return f"baseline, {self.cpus} CPU{'s' if self.cpus != 1 else ''}"
-        return f"{self.workers} worker{'s' if self.workers != 1 else ''} x {self.cpus_per_worker} CPU = {self.cpus} CPUs"
+        return (f"{self.workers} worker{'s' if self.workers != 1 else ''} x {self.cpus_per_worker} CPU = "
+                f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,212 @@
+"""The kit's own benchmark: baseline and Ray Train side by side in one run, repeated, with the ratios the kit's
+claims rest on. Writes BENCHMARKS.md (machine, versions, command, table) and benchmarks/results.json.
+
+    scripts/benchmark.sh [--quick]        (REPEATS, BENCH_EPOCHS, BENCH_TRAIN_SAMPLES, NUM_WORKERS override)
+
+Every figure comes from the kit's own results files (training/results.py) of runs made here, except the peak
+FLOP rate and the input pipeline rate, which are measured by the small probes in probes.py.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+TRAINING = os.path.join(REPO, "training")
+sys.path.insert(0, TRAINING)
+LIB = f"source {REPO}/scripts/lib/common.sh; source {REPO}/scripts/lib/local_cluster.sh"
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def run_training(script, args, env, label):
+    started = time.time()
+    proc = subprocess.run([sys.executable, os.path.join(TRAINING, script), *args], env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-3000:])
+        raise SystemExit(f"error: benchmark run '{label}' failed (exit {proc.returncode})")
+    print(f"  {label}: {time.time() - started:.0f}s", flush=True)
+
+
+def start_cluster(state_dir, workers, port):
+    proc = subprocess.run(["bash", "-c", f"{LIB}; local_cluster::start {workers} 1 {state_dir} >&2; env | grep '^RAY_'"],
+                          capture_output=True, text=True, env=dict(os.environ, LOCAL_RAY_PORT=str(port)))
+    if proc.returncode != 0:
+        raise SystemExit(f"error: could not start the local Ray cluster: {proc.stderr[-500:]}")
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+
+def stop_cluster(state_dir):
+    subprocess.run(["bash", "-c", f"{LIB}; local_cluster::stop {state_dir}"], capture_output=True)
+
+
+def steady_images_per_second(result):
+    config = result["config"]
+    seconds = result["steady_state_epoch_seconds"]
+    return config["steps_per_epoch"] * config["global_batch_size"] / seconds if seconds else None
+
+
+def measure_throughput(opts, env, cluster_env, out_dir):
+    """One repeat of the four configurations at the same per-worker batch, on synthetic data."""
+    common = ["--dataset", "synthetic", "--epochs", str(opts.epochs), "--train-samples", str(opts.train_samples),
+              "--test-samples", "200", "--batch-size", str(opts.batch_size), "--seed", "1"]
+    runs = {}
+    for threads in sorted({1, opts.workers}):
+        name = f"baseline_{threads}thread"
+        path = os.path.join(out_dir, f"{name}.json")
+        run_training("baseline_training.py", common + ["--threads", str(threads), "--output", path], env, name)
+        runs[name] = path
+    ray_env = dict(env, **cluster_env)
+    for workers in sorted({1, opts.workers}):
+        name = f"ray_{workers}worker"
+        path = os.path.join(out_dir, f"{name}.json")
+        run_training("ray_training.py", common + [
+            "--ray-address", cluster_env["RAY_ADDRESS"], "--num-workers", str(workers), "--cpus-per-worker", "1",
+            "--checkpoint-policy", "never", "--storage-path", os.path.join(out_dir, "ckpt"),
+            "--output", path], ray_env, name)
+        runs[name] = path
+    from results import load_results
+
+    return {name: load_results(path) for name, path in runs.items()}
+
+
+def measure_accuracy(opts, env, cluster_env, out_dir):
+    """Equal accuracy after the same epochs: digits, same global batch and steps on both sides."""
+    common = ["--dataset", "digits", "--epochs", str(opts.accuracy_epochs), "--seed", "3", "--batch-size", "64"]
+    base = os.path.join(out_dir, "acc_baseline.json")
+    ray = os.path.join(out_dir, "acc_ray.json")
+    run_training("baseline_training.py", common + ["--threads", str(opts.workers), "--output", base], env,
+                 "accuracy: baseline")
+    run_training("ray_training.py", common + [
+        "--ray-address", cluster_env["RAY_ADDRESS"], "--num-workers", str(opts.workers), "--batch-size-mode",
+        "global", "--checkpoint-policy", "never", "--storage-path", os.path.join(out_dir, "ckpt"),
+        "--output", ray], dict(env, **cluster_env), "accuracy: ray")
+    from results import load_results
+
+    return load_results(base)["test_accuracy"], load_results(ray)["test_accuracy"]
+
+
+def summarize(repeats, opts, probes, accuracy):
+    n = opts.workers
+    keys = {"b1": "baseline_1thread", "bn": f"baseline_{n}thread", "r1": "ray_1worker", "rn": f"ray_{n}worker"}
+    per = {k: [rep[name] for rep in repeats] for k, name in keys.items()}
+
+    def epoch(k):
+        return [r["steady_state_epoch_seconds"] for r in per[k]]
+
+    ratios = {
+        # Ratios within one repeat, then the median over repeats: each ratio's two sides ran minutes apart.
+        "ray_overhead_equal_resources": [r1 / b1 for r1, b1 in zip(epoch("r1"), epoch("b1"))],
+        "parallel_efficiency": [r1 / (n * rn) for r1, rn in zip(epoch("r1"), epoch("rn"))],
+        "honest_speedup_vs_all_threads": [bn / rn for bn, rn in zip(epoch("bn"), epoch("rn"))],
+        "scale_out_speedup_vs_1thread": [b1 / rn for b1, rn in zip(epoch("b1"), epoch("rn"))],
+    }
+    rows = {}
+    for k, name in keys.items():
+        rows[name] = {
+            "cpus": per[k][0]["environment"]["cpus_used"],
+            "steady_epoch_seconds": stats(epoch(k)),
+            "steady_images_per_second": stats([steady_images_per_second(r) for r in per[k]]),
+            "max_epoch_pause_seconds": stats([r.get("fixed_costs", {}).get("max_epoch_pause_seconds")
+                                              for r in per[k]]),
+            "wall_seconds": stats([r.get("wall_time_seconds") for r in per[k]]),
+        }
+    fixed = {}
+    for field in ("ray_init_seconds", "worker_group_start_seconds", "worker_setup_seconds", "start_to_fit_seconds",
+                  "first_epoch_excess_seconds", "teardown_seconds", "max_epoch_pause_seconds"):
+        fixed[field] = stats([r["fixed_costs"][field] for r in per["rn"]])
+    rn_step = stats([s / r["config"]["steps_per_epoch"] for s, r in zip(epoch("rn"), per["rn"])])
+    r1_step = stats([s / r["config"]["steps_per_epoch"] for s, r in zip(epoch("r1"), per["r1"])])
+    params = per["rn"][0]["num_parameters"]
+    flops_image = probes["flops_per_training_image"]
+    achieved = stats([steady_images_per_second(r) * flops_image / 1e9 for r in per["rn"]])
+    return {
+        "rows": rows,
+        "ratios": {k: stats(v) for k, v in ratios.items()},
+        "ray_fixed_costs": fixed,
+        "allreduce": {
+            "bytes_per_step": params * 4,
+            "step_seconds_ray_n": rn_step,
+            "step_seconds_ray_1": r1_step,
+            "sync_cost_seconds_per_step": (rn_step["median"] - r1_step["median"]) if rn_step and r1_step else None,
+        },
+        "flops": {"per_training_image": flops_image, "achieved_gflops_ray_n": achieved,
+                  "peak_gflops": probes["peak_gflops"],
+                  "fraction_of_peak": achieved["median"] / probes["peak_gflops"] if achieved else None},
+        "input_pipeline_images_per_second": probes["input_pipeline_images_per_second"],
+        "accuracy": {"baseline": accuracy[0], "ray": accuracy[1], "delta": accuracy[1] - accuracy[0]},
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--output-md", default=os.path.join(REPO, "BENCHMARKS.md"))
+    parser.add_argument("--output-json", default=os.path.join(HERE, "results.json"))
+    opts = parser.parse_args()
+    opts.workers = int(os.environ.get("NUM_WORKERS", "2"))
+    opts.repeats = int(os.environ.get("REPEATS", "2" if opts.quick else "3"))
+    opts.epochs = int(os.environ.get("BENCH_EPOCHS", "3"))
+    opts.train_samples = int(os.environ.get("BENCH_TRAIN_SAMPLES", "768" if opts.quick else "1536"))
+    opts.batch_size = int(os.environ.get("BATCH_SIZE", "64"))
+    opts.accuracy_epochs = int(os.environ.get("BENCH_ACCURACY_EPOCHS", "3" if opts.quick else "5"))
+    command = "scripts/benchmark.sh" + (" --quick" if opts.quick else "")
+    started = time.time()
+
+    import probes
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "RAY_ADDRESS")}
+    env["PYTHONPATH"] = TRAINING
+    print("Probes: FLOP peak, FLOPs per image, input pipeline", flush=True)
+    probe = probes.run_all(opts.workers)
+    out_dir = tempfile.mkdtemp(prefix="kit-bench-")
+    state = tempfile.mkdtemp(prefix="kit-bench-ray-")
+    cluster_env = start_cluster(state, opts.workers, port=6590)
+    try:
+        repeats = []
+        for i in range(opts.repeats):
+            print(f"Repeat {i + 1}/{opts.repeats}", flush=True)
+            repeats.append(measure_throughput(opts, env, cluster_env, out_dir))
+        print("Accuracy check (digits)", flush=True)
+        accuracy = measure_accuracy(opts, env, cluster_env, out_dir)
+    finally:
+        stop_cluster(state)
+    summary = summarize(repeats, opts, probe, accuracy)
+    from results import environment_info
+
+    doc = {
+        "command": command,
+        "settings": {k: getattr(opts, k) for k in ("workers", "repeats", "epochs", "train_samples", "batch_size",
+                                                   "accuracy_epochs")},
+        "machine": {"cpu": probes.cpu_model(), "cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+                    "cpu_flags": probes.vector_flags()},
+        "environment": environment_info(cpus_used=len(os.sched_getaffinity(0))),
+        "seconds": time.time() - started,
+        "summary": summary,
+        "probes": probe,
+    }
+    with open(opts.output_json, "w") as handle:
+        json.dump(doc, handle, indent=2)
+    import report
+
+    with open(opts.output_md, "w") as handle:
+        handle.write(report.markdown(doc))
+    print(report.table(doc))
+    print(f"Wrote {opts.output_md} and {opts.output_json} in {doc['seconds'] / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
