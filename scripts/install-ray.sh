@@ -109,7 +109,8 @@ main() {
   ensure_namespace
 
   local image selector
-  image="$("${REPO_ROOT}/docker/build-and-push.sh" | tail -n 1)" ||
+  # Progress lines go to the terminal through stderr; the last line is the image reference.
+  image="$("${REPO_ROOT}/docker/build-and-push.sh" | tee /dev/stderr | tail -n 1)" ||
     die "${EXIT_INFRA}" "could not build or load the image (docker/build-and-push.sh failed above)"
   install_checkpoint_store
   log::info "Applying RayCluster ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME} with image ${image}"

@@ -18,7 +18,8 @@
 #   EPOCHS=10            epochs per run
 #   BATCH_SIZE=64        images per step per worker (the baseline uses the same per-process batch)
 #   NUM_WORKERS=2        Ray Train workers
-#   CPUS_PER_WORKER=1    CPUs per Ray worker; the scale-out baseline gets the same, the equal-resources one all
+#   CPUS_PER_WORKER=1    CPUs per Ray worker (cluster: default a worker pod's CPUs); the scale-out baseline gets
+#                        the same, the equal-resources one all
 #   DATASET=cifar10      cifar10, digits (offline, bundled with scikit-learn) or synthetic (throughput only)
 #   DATA_DIR=            a cifar-10-batches-py folder to use instead of Keras' download
 #   TRAIN_SAMPLES=       train on this many images (default: all)
@@ -65,7 +66,9 @@ apply_defaults() {
     export EPOCHS="${EPOCHS:-2}" TRAIN_SAMPLES="${TRAIN_SAMPLES:-1024}" DATASET="${DATASET:-digits}"
   fi
   export EPOCHS="${EPOCHS:-10}" BATCH_SIZE="${BATCH_SIZE:-64}" NUM_WORKERS="${NUM_WORKERS:-2}"
-  export CPUS_PER_WORKER="${CPUS_PER_WORKER:-1}" DATASET="${DATASET:-cifar10}" RESULTS_DIR="${RESULTS_DIR:-results}"
+  export DATASET="${DATASET:-cifar10}" RESULTS_DIR="${RESULTS_DIR:-results}"
+  # On the cluster an unset CPUS_PER_WORKER means a whole worker pod's CPUs (cluster_benchmark.sh reads them).
+  [[ "${TARGET}" != local ]] || export CPUS_PER_WORKER="${CPUS_PER_WORKER:-1}"
   # Settings are checked with the standard library before anything is installed or started.
   python3 "${REPO_ROOT}/training/settings.py" check || exit "${EXIT_BAD_INPUT}"
 }

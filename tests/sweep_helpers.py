@@ -64,6 +64,27 @@ def trainer(argv):
     return 0
 
 
+def ledger_events(folder):
+    """The ledger's events as dicts, read the plain way (the tests check the file, not the sweep's reader)."""
+    import json
+
+    path = os.path.join(folder, "ledger.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.endswith("\n")]
+
+
+def wait_for_event(folder, predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in ledger_events(folder):
+            if predicate(event):
+                return event
+        time.sleep(0.05)
+    raise AssertionError(f"no matching ledger event in {folder} within {timeout}s: {ledger_events(folder)}")
+
+
 def sweep(argv):
     from training.sweep.__main__ import main
 

@@ -61,3 +61,12 @@ def test_cli_without_results_is_one_line(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "baseline_results.json' does not exist" in proc.stderr
+
+
+def test_strong_scaling_compares_global_batches():
+    baseline = fake_result("baseline", per_worker_batch=64)
+    ray = fake_result("ray_distributed", workers=2, cpus=2, per_worker_batch=32)
+    ray["config"]["batch_size_mode"] = "global"
+    assert not any("batch_size differs" in w for w in compare.compare(baseline, ray)["warnings"])
+    ray["config"]["per_worker_batch_size"], ray["config"]["global_batch_size"] = 64, 128
+    assert any("global_batch_size differs" in w for w in compare.compare(baseline, ray)["warnings"])

@@ -93,7 +93,11 @@ def compare(baseline, ray_result, equal_resources=None):
     if per_worker_cpus is not None and b["cpus_used"] != per_worker_cpus:
         block["warnings"].append(f"baseline used {b['cpus_used']} CPUs but a Ray worker used {per_worker_cpus}: "
                                  f"the scale-out speedup assumes they are equal")
-    for key in MUST_MATCH:
+    must_match = list(MUST_MATCH)
+    if ray_result["config"].get("batch_size_mode") == "global":
+        # Strong scaling: the workers split the baseline's batch, so the global batches are what must agree.
+        must_match[must_match.index("per_worker_batch_size")] = "global_batch_size"
+    for key in must_match:
         if baseline["config"].get(key) != ray_result["config"].get(key):
             block["warnings"].append(f"{key} differs: baseline {baseline['config'].get(key)}, "
                                      f"Ray {ray_result['config'].get(key)}")

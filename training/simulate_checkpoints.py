@@ -124,7 +124,8 @@ def parse_args(argv=None):
                              "SIM_MTBF_SECONDS, default %(default)s)")
     parser.add_argument("--policies", type=parse_policy_list, default=sim("SIM_POLICIES"),
                         help="policies to compare, comma-separated (env SIM_POLICIES, default %(default)s)")
-    parser.add_argument("--prior-mtbf-seconds", type=positive_float("MTBF_SECONDS"), default=env("MTBF_SECONDS", "3600"),
+    parser.add_argument("--prior-mtbf-seconds", type=positive_float("MTBF_SECONDS"),
+                        default=env("MTBF_SECONDS", "3600"),
                         help="the MTBF the adaptive policy assumes until it sees failures, as in ray_training.py "
                              "(env MTBF_SECONDS, default %(default)s)")
     parser.add_argument("--checkpoint-budget", type=fraction("CHECKPOINT_BUDGET"),
@@ -341,7 +342,11 @@ def plot(doc, path):
         x = [c["mtbf_seconds"] for c in rows]
         overhead = [100 * c["expected_overhead"] for c in rows]
         error = [100 * c["stderr_total_seconds"] / doc["failure_free_seconds"] for c in rows]
-        time_ax.errorbar(x, overhead, yerr=error, marker="o", capsize=3, label=policy)
+        line = time_ax.errorbar(x, overhead, yerr=error, marker="o", capsize=3, label=policy)
+        for c, y in zip(rows, overhead):
+            if c["unfinished_trials"]:  # a lower bound: some trials were stopped at the cap
+                time_ax.annotate(">= (capped)", (c["mtbf_seconds"], y), textcoords="offset points", xytext=(6, 2),
+                                 fontsize=7, color=line[0].get_color())
         ckpt_ax.plot(x, [c["checkpoints_mean"] for c in rows], marker="o", label=policy)
     s = doc["settings"]
     time_ax.set_yscale("log")
@@ -355,8 +360,9 @@ def plot(doc, path):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{s['epochs']} epochs, {doc['failure_free_seconds']:.0f}s of work, checkpoint "
-                 f"{s['checkpoint_seconds']:.3g}s, restart {s['restart_seconds']:.3g}s, {s['trials']} trials per "
-                 f"point (error bars: standard error)", fontsize=9)
+                 f"{s['checkpoint_seconds']:.3g}s, restart {s['restart_seconds']:.3g}s; adaptive assumes MTBF "
+                 f"{s['prior_mtbf_seconds']:.4g}s until it sees failures; {s['trials']} trials per point "
+                 f"(error bars: standard error)", fontsize=9)
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=100)

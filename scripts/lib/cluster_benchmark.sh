@@ -28,7 +28,7 @@ readonly DEFAULT_CHECKPOINT_STORAGE_URI="s3://ray-checkpoints/runs?endpoint_over
 # Training settings that go to the pods as flags; unset ones keep the training code's own defaults there.
 cluster_benchmark::_training_flags() {
   local setting flag
-  for setting in EPOCHS BATCH_SIZE LEARNING_RATE SEED DATASET TRAIN_SAMPLES TEST_SAMPLES; do
+  for setting in EPOCHS BATCH_SIZE LEARNING_RATE SEED DATASET TRAIN_SAMPLES TEST_SAMPLES "$@"; do
     [[ -n "${!setting:-}" ]] || continue
     flag="--$(tr 'A-Z_' 'a-z-' <<<"${setting}")"
     printf '%s\0%s\0' "${flag}" "${!setting}"
@@ -42,7 +42,9 @@ cluster_benchmark::ray_training_argv() {
     --num-workers "${NUM_WORKERS:-2}" --cpus-per-worker "${CPUS_PER_WORKER:-1}" \
     --storage-path "${CHECKPOINT_STORAGE_URI:-${DEFAULT_CHECKPOINT_STORAGE_URI}}" \
     --output "${CLUSTER_KIT_DIR}/ray_results_${NUM_WORKERS:-2}workers.json"
-  cluster_benchmark::_training_flags
+  # Ray-only settings reach the pod as flags, exactly as --local passes them through the environment.
+  cluster_benchmark::_training_flags BATCH_SIZE_MODE LR_SCALING CHECKPOINT_POLICY CHECKPOINT_BUDGET MTBF_SECONDS \
+    MAX_FAILURES INJECT_FAILURE_EPOCH COLLECTIVE
 }
 
 # cluster_benchmark::baseline_argv THREADS OUTPUT_NAME

@@ -29,6 +29,8 @@ local_cluster::_start_node() { # STATE_DIR NAME INDEX ARGS...: starts one `ray s
   # setsid: each node in its own process group, so stop can take down everything the node started.
   setsid "${REPO_ROOT}/.venv/bin/ray" start --block --disable-usage-stats "${node_args[@]}" "$@" >"${log}" 2>&1 &
   echo "$!" >>"${state_dir}/pids"
+  # stop() owns the node from here; without disown bash reports its end ("Killed ...") in the middle of output.
+  disown "$!"
   if ! wait_until "${LOCAL_RAY_START_TIMEOUT}" 1 "Ray ${name} node" grep -q "block forever" "${log}"; then
     tail -n 20 "${log}" >&2
     return 1
