@@ -8,6 +8,8 @@
 #   scripts/run-benchmark.sh [--local] --sweep 1,2 [--repeat K] [--experiment NAME] [--fresh]   a scaling sweep
 #   scripts/run-benchmark.sh [--local] --scales FILE ...                                       a sweep from a file
 #   scripts/run-benchmark.sh --status [--experiment NAME]                                       a sweep's progress
+#   Sweep options (see python -m training.sweep --help): --max-attempts M, --target-accuracy A, --stop-at-target,
+#   --scaling weak|strong, --cluster-cpus N, --run-timeout S
 #
 # Options:
 #   --local      the embedded target: a local Ray cluster of 1 head + NUM_WORKERS worker nodes (CPUS_PER_WORKER each)
@@ -49,13 +51,13 @@ parse_flags() {
         usage_from_header "$0"
         exit 0
         ;;
-      --sweep | --scales | --repeat | --experiment | --max-attempts | --target-accuracy | --scaling)
+      --sweep | --scales | --repeat | --experiment | --max-attempts | --target-accuracy | --scaling | --cluster-cpus | --run-timeout)
         [[ $# -ge 2 ]] || die "${EXIT_BAD_INPUT}" "$1 needs a value"
         SWEEP_ARGS+=("$1" "$2")
         shift
         ;;
-      --fresh | --status) SWEEP_ARGS+=("$1") ;;
-      *) die "${EXIT_BAD_INPUT}" "unknown option '$1' (allowed: --local, --quick, --sweep, --scales, --repeat, --experiment, --fresh, --status, --help)" ;;
+      --fresh | --status | --stop-at-target) SWEEP_ARGS+=("$1") ;;
+      *) die "${EXIT_BAD_INPUT}" "unknown option '$1' (allowed: --local, --quick, --sweep, --scales, --repeat, --experiment, --fresh, --status, --max-attempts, --target-accuracy, --stop-at-target, --scaling, --cluster-cpus, --run-timeout, --help)" ;;
     esac
     shift
   done

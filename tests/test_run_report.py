@@ -38,4 +38,5 @@ def test_restart_accounting():
 
 def test_no_restart_means_nothing_lost():
     account = recovery_account(split_attempts([worker(0, 0.0), epoch(1, 10.0)]))
-    assert account == {"failures": 0, "restarts": 0, "epochs_redone": 0, "seconds_lost": 0.0, "events": []}
+    assert account == {"failures": 0, "restarts": 0, "epochs_redone": 0, "seconds_lost": 0.0, "events": [],
+                       "resumed_at_start_after_epoch": 0}

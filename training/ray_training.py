@@ -21,6 +21,8 @@ from settings import env, fail, non_negative_int, one_of, positive_float, positi
 TRAINING_TYPE = "ray_distributed"
 COLLECTIVES = ("AUTO", "RING", "NCCL")
 EXIT_INFRA = 4
+# Where Ray Train 2.60 keeps a run's checkpoint index inside RunConfig storage (ray.train.v2 constants).
+RAY_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"
 
 
 def parse_args(argv=None):
@@ -74,6 +76,10 @@ def parse_args(argv=None):
     parser.add_argument("--collective", type=one_of("COLLECTIVE", COLLECTIVES), default=env("COLLECTIVE", "AUTO"),
                         help="MultiWorkerMirroredStrategy's all-reduce implementation (env COLLECTIVE, "
                              "default %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run RUN_ID from its latest checkpoint in STORAGE_PATH (Ray Train finds "
+                             "it there); starts fresh when there is none. Without it, a RUN_ID that already has "
+                             "checkpoints is refused rather than silently continued")
     parser.add_argument("--record-shards", action="store_true",
                         help="store every worker's training-image indices in the results (to check that shards "
                              "are disjoint)")
@@ -274,6 +280,13 @@ def main(argv=None):
 
     run_id = args.run_id or default_run_id(TRAINING_TYPE)
     storage_dir = storage.join(args.storage_path, run_id)
+    # Ray Train restores a run by name from its storage on its own; the kit makes that an explicit choice.
+    earlier = storage.exists(storage.join(storage_dir, RAY_SNAPSHOT_FILE))
+    if earlier and not args.resume:
+        fail(f"RUN_ID '{run_id}' already has checkpoints in {storage_dir}; pass --resume to continue from them, "
+             f"or choose another RUN_ID")
+    if args.resume and not earlier:
+        print(f"[ray {args.num_workers}w] --resume: no checkpoint of {run_id} yet, starting from epoch 1", flush=True)
     try:
         storage.make_dirs(storage_dir)
     except OSError as err:

@@ -69,6 +69,8 @@ def recovery_account(attempts):
         "epochs_redone": sum(r["epochs_redone"] for r in restarts),
         "seconds_lost": sum(known) if restarts else 0.0,
         "events": restarts,
+        # A run continued with --resume starts from an earlier process's checkpoint.
+        "resumed_at_start_after_epoch": attempts[0]["start"]["resumed_from_epoch"] if attempts else 0,
     }
 
 
