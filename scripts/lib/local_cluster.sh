@@ -41,14 +41,32 @@ local_cluster::_port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# Which state dir holds the cluster on this port: a run killed with SIGKILL cannot stop its nodes, and the
+# next run finds them through this file and stops them (they are the kit's own, recorded by PID).
+local_cluster::_marker() { echo "${TMPDIR:-/tmp}/kit-ray-port-${LOCAL_RAY_PORT}.state"; }
+
+local_cluster::_stop_leftover() {
+  local marker old
+  marker="$(local_cluster::_marker)"
+  [[ -f "${marker}" ]] || return 0
+  old="$(cat "${marker}")"
+  if [[ -f "${old}/pids" ]]; then
+    log::warn "Stopping a local Ray cluster left running by an earlier, interrupted kit run (${old})"
+    local_cluster::stop "${old}"
+  fi
+  rm -f "${marker}"
+}
+
 local_cluster::start() {
   local workers="$1" cpus="$2" state_dir="$3" i
   require_positive_int NUM_WORKERS "${workers}"
   require_positive_int CPUS_PER_WORKER "${cpus}"
   mkdir -p "${state_dir}"
   chmod 700 "${state_dir}"
+  local_cluster::_stop_leftover
   local_cluster::_port_free "${LOCAL_RAY_PORT}" ||
     die "${EXIT_INFRA}" "port ${LOCAL_RAY_PORT} is in use (another Ray cluster?); stop it or set LOCAL_RAY_PORT"
+  echo "${state_dir}" >"$(local_cluster::_marker)"
   : >"${state_dir}/pids"
   (umask 077 && "${REPO_ROOT}/.venv/bin/python" -c 'import secrets; print(secrets.token_hex(32))' \
     >"${state_dir}/auth_token")
@@ -67,22 +85,25 @@ local_cluster::start() {
   log::info "Local Ray cluster up at ${RAY_ADDRESS} (token auth; state in ${state_dir})"
 }
 
-# Stops what start recorded, workers before the head: SIGTERM to each node's process group (`ray start --block`
-# and the raylet, agents and workers under it), then SIGKILL to whatever is left after LOCAL_RAY_STOP_TIMEOUT.
+# Stops what start recorded, workers before the head, then SIGKILL to each node's process group (the raylet,
+# agents and workers under `ray start --block`) so nothing outlives it.
 local_cluster::stop() {
   local state_dir="$1" pid pids=() waited
   [[ -f "${state_dir}/pids" ]] || return 0
   mapfile -t pids < <(tac "${state_dir}/pids")
+  # SIGTERM to `ray start --block` alone: it stops its own node cleanly (a SIGTERM to the whole group races with
+  # it and can leave it waiting forever); the group SIGKILL below takes whatever is left.
   for pid in "${pids[@]}"; do
-    kill -TERM -- "-${pid}" 2>/dev/null || true
+    kill -TERM "${pid}" 2>/dev/null || true
   done
   for pid in "${pids[@]}"; do
-    for ((waited = 0; waited < ${LOCAL_RAY_STOP_TIMEOUT:-30} * 2; waited++)); do
-      kill -0 -- "-${pid}" 2>/dev/null || break
+    for ((waited = 0; waited < ${LOCAL_RAY_STOP_TIMEOUT:-15} * 2; waited++)); do
+      kill -0 "${pid}" 2>/dev/null || break
       sleep 0.5
     done
     kill -KILL -- "-${pid}" 2>/dev/null || true
   done
   rm -f "${state_dir}/pids"
+  if [[ "$(cat "$(local_cluster::_marker)" 2>/dev/null)" == "${state_dir}" ]]; then rm -f "$(local_cluster::_marker)"; fi
   log::info "Stopped the local Ray cluster"
 }
