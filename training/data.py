@@ -189,7 +189,7 @@ def even_shard(num_samples, rank, world_size, drop_remainder=True):
     return indices[: num_samples // world_size] if drop_remainder else indices
 
 
-def make_tf_dataset(x, y, batch_size, shuffle_seed=None, drop_remainder=False):
+def make_tf_dataset(x, y, batch_size, shuffle_seed=None, drop_remainder=False, repeat=False):
     """A tf.data pipeline over uint8 arrays: shuffled each epoch when a seed is given, batched, normalized per
     batch (cheaper than per image) and one batch prefetched so the next is ready when the step ends.
 
@@ -203,6 +203,8 @@ def make_tf_dataset(x, y, batch_size, shuffle_seed=None, drop_remainder=False):
         ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda images, labels: (_tf_normalize(images), labels), num_parallel_calls=1)
+    if repeat:  # endless, reshuffled each pass; the caller counts steps per epoch
+        ds = ds.repeat()
     options = tf.data.Options()
     options.autotune.enabled = False
     # The kit shards by hand (shard_indices); tf.distribute must not shard again.

@@ -82,11 +82,13 @@ def standard_callbacks(early_stopping_patience):
     return callbacks
 
 
-def run_fit(model, train_ds, val_ds, epochs, callbacks, initial_epoch=0):
-    """The one model.fit call of the kit. Returns its wall time in seconds."""
+def run_fit(model, train_ds, val_ds, epochs, callbacks, initial_epoch=0, steps_per_epoch=None,
+            validation_steps=None):
+    """The one model.fit call of the kit. Returns its wall time in seconds. Step counts are needed for
+    distributed datasets, whose length Keras cannot see."""
     started = time.monotonic()
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-              callbacks=callbacks, verbose=0)
+              steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, callbacks=callbacks, verbose=0)
     return time.monotonic() - started
 
 

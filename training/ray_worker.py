@@ -96,13 +96,23 @@ def train_loop_per_worker(config):
     })
     if config["record_shards"]:
         info["shard_indices"] = [int(i) for i in shard]
+
+    # Each worker's own shard, batched at the per-worker batch. Through distribute_datasets_from_function,
+    # because a plain dataset given to fit() under MultiWorkerMirroredStrategy is taken as GLOBAL batches and
+    # rebatched: every worker would keep only its 1/N slice of each of its batches and throw the rest away.
+    x_train, y_train = ds.x_train[shard], ds.y_train[shard]
+    x_val, y_val = ds.x_val[val_shard], ds.y_val[val_shard]
+    train_ds = strategy.distribute_datasets_from_function(lambda _: data.make_tf_dataset(
+        x_train, y_train, batch, shuffle_seed=config["seed"] + rank, drop_remainder=True, repeat=True))
+    val_ds = strategy.distribute_datasets_from_function(
+        lambda _: data.make_tf_dataset(x_val, y_val, batch, repeat=True))
+    val_steps = -(-len(val_shard) // batch)
+    # Recorded so the results prove how many images one step of this worker really takes.
+    first_images, _ = next(iter(train_ds))
+    info["images_per_step"] = int(strategy.experimental_local_results(first_images)[0].shape[0])
     _send(queue, {"type": "worker", "attempt_started": attempt_started, "resumed_from_epoch": start_epoch,
                   "restored_from": restored["path"] if restored else None,
                   "skipped_checkpoints": restored["skipped"] if restored else [], **info})
-
-    train_ds = data.make_tf_dataset(ds.x_train[shard], ds.y_train[shard], batch, shuffle_seed=config["seed"] + rank,
-                                    drop_remainder=True)
-    val_ds = data.make_tf_dataset(ds.x_val[val_shard], ds.y_val[val_shard], batch)
 
     failure_marker = storage.join(config["storage_dir"], "failure_injected")
     inject_epoch = config["inject_failure_epoch"]
@@ -150,7 +160,8 @@ def train_loop_per_worker(config):
         fit_started = time.time()
         if rank == 0:
             _send(queue, {"type": "fit_started", "time": fit_started, "initial_epoch": start_epoch})
-        run_fit(model, train_ds, val_ds, config["epochs"], callbacks, initial_epoch=start_epoch)
+        run_fit(model, train_ds, val_ds, config["epochs"], callbacks, initial_epoch=start_epoch,
+                steps_per_epoch=steps, validation_steps=val_steps)
         fit_seconds = time.time() - fit_started
     else:
         fit_started, fit_seconds = time.time(), 0.0

@@ -140,6 +140,7 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
         "tf_threads": workers[0]["tf_threads"],
         "early_stopping_patience": args.early_stopping_patience,
         "steps_per_epoch": steps,
+        "images_per_step_per_worker": workers[0].get("images_per_step"),
         "collective": args.collective,
         "checkpoint_policy": args.checkpoint_policy,
         "max_failures": args.max_failures,
