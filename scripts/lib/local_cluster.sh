@@ -72,10 +72,15 @@ local_cluster::start() {
     >"${state_dir}/auth_token")
   export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="${state_dir}/auth_token"
   export RAY_ADDRESS="127.0.0.1:${LOCAL_RAY_PORT}"
+  # Ray's sockets live under its temp dir and a Unix socket path may not exceed 107 bytes: a short folder of
+  # its own, whatever the length of STATE_DIR (logs stay there after the run, for reading).
+  local ray_tmp
+  ray_tmp="$(mktemp -d /tmp/kit-ray-tmp.XXXXXX)"
+  echo "${ray_tmp}" >"${state_dir}/ray_tmp"
   log::info "Starting a local Ray cluster: 1 head (no training) + ${workers} worker node(s) x ${cpus} CPU"
   local_cluster::_start_node "${state_dir}" head 0 --head --num-cpus=0 --node-ip-address=127.0.0.1 \
     --port="${LOCAL_RAY_PORT}" --ray-client-server-port="$((LOCAL_RAY_PORT + 1))" \
-    --include-dashboard=false --temp-dir="${state_dir}/ray" ||
+    --include-dashboard=false --temp-dir="${ray_tmp}" ||
     die "${EXIT_INFRA}" "the Ray head node did not start; its log is ${state_dir}/head.log"
   for ((i = 1; i <= workers; i++)); do
     local_cluster::_start_node "${state_dir}" "worker${i}" "${i}" --address="${RAY_ADDRESS}" \
