@@ -56,3 +56,15 @@ def python_env():
         "TEST_SAMPLES", "RESULTS_DIR", "RAY_ADDRESS", "LEARNING_RATE", "SEED", "OMP_NUM_THREADS")}
     env["PYTHONPATH"] = TRAINING_DIR
     return env
+
+
+def configured_tf():
+    """TensorFlow with one thread, configured by whichever test module imports it first (the pools can only be
+    set before TensorFlow's runtime starts)."""
+    from tf_env import configure_tensorflow
+
+    try:
+        tf, _ = configure_tensorflow(1)
+    except RuntimeError:
+        import tensorflow as tf
+    return tf

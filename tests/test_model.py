@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from tf_env import configure_tensorflow
+from conftest import configured_tf
 
-tf, _ = configure_tensorflow(1)
+tf = configured_tf()
 
 from model import build_model  # noqa: E402  (TensorFlow must be configured first)
 
