@@ -88,6 +88,21 @@ within each repeat (both sides ran in the same repeat) and then their median is 
 - Accuracy (digits, {doc['settings']['accuracy_epochs']} epochs, global batch 64 on both sides): baseline
   {s['accuracy']['baseline']:.4f}, Ray {s['accuracy']['ray']:.4f}.
 
+## Targets not met: what the measurements point to
+
+- **Ray at 1 worker is slower than the 1-thread baseline** on the same work (`ray_overhead_equal_resources` above
+  1): the same model, data pipeline and thread settings run inside a Ray Train worker under
+  MultiWorkerMirroredStrategy with one replica. The strategy's distributed training step (a collective
+  all-reduce even for one worker, per-replica variable handling) is the lead to profile first; the Ray
+  scheduler is idle during an epoch (largest pause between epochs is small).
+- **2 workers against 2 threads on the same 2 cores**: both workers' steps carry the all-reduce of every
+  gradient (the bytes above, over gRPC on loopback) on the same cores that compute, and every Ray node adds
+  its raylet and agents; one process with two threads pays neither.
+- **Start-up**: `worker_group_start_seconds` dominates (Ray Train's controller, the worker actors, the
+  `working_dir` runtime environment and importing TensorFlow in each worker), then `ray_init` and data loading.
+- Not yet tried: gradient packing and fp16 all-reduce through `CommunicationOptions`, XLA, prestarted workers
+  without a `working_dir`. Each should be measured with this benchmark before it is kept.
+
 ## What was tried
 
 | Change | Measured effect | Kept |
