@@ -35,6 +35,7 @@ from settings import fail, fraction, non_negative_int, one_of, positive_float, p
 EXIT_INFRA = 4
 FAILURE_MODES = ("exit", "kill")
 ACTOR_MAX_RESTARTS = 2  # the injected failure, and one unplanned one
+HOLD_UNTIL_KILLED_SECONDS = 3600
 ACTOR_RETURN_SECONDS = 180  # how long a restarted actor may take to come back (TensorFlow import included)
 
 # A demo that injects a failure within a minute should tell the controller to expect one: with the benchmark's
@@ -162,7 +163,7 @@ class TrainerActor:
     def ready(self):
         return {**self.init_span, "threads": self.threads, "restarted": self.restarted}
 
-    def train_epoch(self, subset, epoch, batch_size, seed, crash_at_step=0):
+    def train_epoch(self, subset, epoch, batch_size, seed, crash_at_step=0, hold_at_step=0):
         import data
 
         started = time.time()
@@ -172,6 +173,10 @@ class TrainerActor:
             def on_train_batch_end(self, step, logs=None):
                 if crash_at_step and step + 1 == crash_at_step:
                     os._exit(1)  # a process death, not an exception: nothing in this process gets to clean up
+                if hold_at_step and step + 1 == hold_at_step:
+                    # Waits here until the driver's ray.kill ends the process, so the kill lands inside this epoch
+                    # however fast or slow the machine is (a bounded wait raced with the kill on a loaded machine).
+                    time.sleep(HOLD_UNTIL_KILLED_SECONDS)
 
         dataset = data.make_tf_dataset(subset["x"], subset["y"], batch_size, shuffle_seed=seed + epoch)
         fit = self.model.fit(dataset, epochs=1, verbose=0, callbacks=[CrashHalfway()])
@@ -306,12 +311,13 @@ class Driver:
         while epoch < args.epochs:
             number = epoch + 1
             inject = number == args.fail_at_epoch and not injected
-            crash_at = max(1, steps // 2) if inject and args.failure_mode == "exit" else 0
+            halfway = max(1, steps // 2) if inject else 0
+            crash_at, hold_at = (halfway, 0) if args.failure_mode == "exit" else (0, halfway)
             attempt_started = time.time()
-            result_ref = trainer.train_epoch.remote(train_ref, number, args.batch_size, args.seed, crash_at)
+            result_ref = trainer.train_epoch.remote(train_ref, number, args.batch_size, args.seed, crash_at, hold_at)
             if inject and args.failure_mode == "kill":
                 typical = self.epochs[-1]["seconds"] if self.epochs else 5.0
-                ray.wait([result_ref], timeout=typical / 2)
+                ray.wait([result_ref], timeout=typical * 0.75)  # the actor holds halfway; this lets it get there
                 self.log(f"ray.kill(trainer) halfway through epoch {number}")
                 self.event(f"driver ray.kill(trainer) in epoch {number}")
                 ray.kill(trainer, no_restart=False)
