@@ -8,7 +8,9 @@ worker: Ray requires every worker to report equally often, and a report is where
 
 import hashlib
 import os
+import shutil
 import socket
+import tempfile
 import time
 
 import checkpoints
@@ -41,6 +43,24 @@ def _node_info(ctx):
 
 def _indices_digest(indices):
     return hashlib.sha256(",".join(str(int(i)) for i in indices).encode()).hexdigest()[:16]
+
+
+def measure_checkpoint_cost(strategy, model, rank):
+    """Seconds one checkpoint write takes, measured once before training, so the adaptive policy starts from
+    the real cost instead of assuming a checkpoint costs a whole epoch (and saving nothing for many epochs).
+    Every rank reads the weights (sync-on-read variables make that a collective); rank 0 writes and times."""
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)  # the Adam moments are part of every checkpoint
+    weights = model.get_weights()
+    if rank != 0:
+        return None
+    started = time.monotonic()
+    folder = tempfile.mkdtemp(prefix="kit-ckpt-cost-")
+    try:
+        checkpoints.write_folder(folder, model, weights, 0, [], None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return time.monotonic() - started
 
 
 def train_loop_per_worker(config):
@@ -81,8 +101,12 @@ def train_loop_per_worker(config):
         restored = checkpoints.restore_latest(ray.train.get_checkpoint(), model)
     start_epoch = restored["epoch"] if restored else 0
     history = list(restored["history"]) if restored else []
-    controller = (CheckpointController.from_state(restored["controller"]) if restored and restored.get("controller")
-                  else CheckpointController(config["checkpoint_policy"], **config["controller_args"]))
+    if restored and restored.get("controller"):
+        controller = CheckpointController.from_state(restored["controller"])
+    else:
+        controller = CheckpointController(config["checkpoint_policy"],
+                                          checkpoint_seconds=measure_checkpoint_cost(strategy, model, rank),
+                                          **config["controller_args"])
 
     info = _node_info(ctx)
     info.update({
