@@ -90,17 +90,19 @@ within each repeat (both sides ran in the same repeat) and then their median is 
 
 ## Targets not met: what the measurements point to
 
-- **Ray at 1 worker is slower than the 1-thread baseline** on the same work (`ray_overhead_equal_resources` above
-  1): the same model, data pipeline and thread settings run inside a Ray Train worker under
-  MultiWorkerMirroredStrategy with one replica. The strategy's distributed training step (a collective
-  all-reduce even for one worker, per-replica variable handling) is the lead to profile first; the Ray
-  scheduler is idle during an epoch (largest pause between epochs is small).
-- **2 workers against 2 threads on the same 2 cores**: both workers' steps carry the all-reduce of every
-  gradient (the bytes above, over gRPC on loopback) on the same cores that compute, and every Ray node adds
-  its raylet and agents; one process with two threads pays neither.
+- **Ray at 1 worker against the 1-thread baseline** (`ray_overhead_equal_resources`): most of the gap was the
+  allocator (below). What remains is MultiWorkerMirroredStrategy's one-replica step (its collectives and
+  per-replica variables) and the Ray node processes that share the same cores; the Ray scheduler itself is idle
+  during an epoch (the largest pause between epochs is small). Single runs on this virtual machine vary by
+  several percent, so read the min-max before the median.
+- **2 workers against 2 threads on the same 2 cores**: the sync cost above (the all-reduce of every gradient
+  over gRPC on loopback, and waiting for the slower worker) runs on the same cores that compute, and two
+  processes that each stream their own activations through shared caches and memory slow each other down; one
+  process with two threads pays neither. The remaining lever is fewer all-reduces per image (a larger
+  per-worker batch), which this benchmark holds fixed so that both sides do the same work.
 - **Start-up**: `worker_group_start_seconds` dominates (Ray Train's controller, the worker actors, the
   `working_dir` runtime environment and importing TensorFlow in each worker), then `ray_init` and data loading.
-- Not yet tried: gradient packing and fp16 all-reduce through `CommunicationOptions`, XLA, prestarted workers
+- Not yet tried: gradient packing through `CommunicationOptions(bytes_per_pack=...)`, XLA, prestarted workers
   without a `working_dir`. Each should be measured with this benchmark before it is kept.
 
 ## What was tried
@@ -110,5 +112,6 @@ within each repeat (both sides ran in the same repeat) and then their median is 
 | tf.data without AUTOTUNE (one map thread, prefetch 2, autotune off) | 2-thread baseline on 1,024 digits, 3 epochs: pauses at epoch boundaries 9.9 s -> 0.01 s, fit 53.7 s -> 33.5 s (one run each, a Keras callback timing epoch ends and starts, AMD EPYC AVX2) | yes |
 | TensorFlow threads held to each worker's CPU share (intra-op = CPUs, inter-op = 1) | recorded in every result (`tf_threads`); the earlier lead measured 14% slower without it | yes |
 | Per-worker datasets through `strategy.distribute_datasets_from_function` (a correctness fix) | a plain per-worker dataset given to `fit()` under MultiWorkerMirroredStrategy is rebatched as if it held global batches: each worker trained 32 of each 64 images and discarded the rest, so Ray looked twice as fast as it was. Same `--quick` settings, one run each: speedup 1.62x before, 1.20x after; every Ray result now records `images_per_step` per worker | yes |
+| TensorFlow's BFC allocator and one glibc malloc arena in every Ray worker (`tf_env.ALLOCATOR_ENV`, through the job's runtime_env and the image) | under any tf.distribute strategy the input comes through a multi-device iterator on tf.data's threads, and with glibc's per-thread arenas every step faulted its tensors back in: `benchmarks/allocator_probe.py` (3 fresh processes per case) measured a strategy's step at 1.569 s with 164,472 page faults per step without the settings and 1.132 s with 6,796 with them, against 1.082-1.190 s for the same step without a strategy. `scripts/benchmark.sh --quick`, 2 repeats, run before (commit def465f, `benchmarks/results.json` there) and after: Ray 1 worker steady epoch 20.03 s -> 15.15 s, `ray_overhead_equal_resources` 1.471 -> 1.089, `honest_speedup_vs_all_threads` 0.811 -> 0.993, `scale_out_speedup_vs_1thread` 1.176 -> 1.426; `parallel_efficiency` 0.856 -> 0.776, because the 1-worker run gained more than the 2-worker run | yes |
 | Batch normalization momentum 0.9 instead of 0.99 | quick runs (tens of steps) scored near chance at 0.99 (test accuracy 0.075 after 2 epochs of digits) | yes |
 """

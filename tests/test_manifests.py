@@ -104,6 +104,15 @@ def test_versions_follow_the_pins():
     assert "TF_USE_LEGACY_KERAS=1" in dockerfile
 
 
+def test_image_environment_is_the_workers_environment():
+    from tf_env import WORKER_ENV
+
+    dockerfile = (REPO_ROOT / "docker" / "Dockerfile").read_text()
+    env_block = dockerfile.split("\nENV ", 1)[1].split("\n\n", 1)[0]
+    for name, value in WORKER_ENV.items():
+        assert f"{name}={value}" in env_block, name
+
+
 def test_token_auth_is_on():
     assert ray_cluster()["spec"]["authOptions"] == {"mode": "token"}
 

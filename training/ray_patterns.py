@@ -223,10 +223,10 @@ def start_ray(args):
         local_ray_auth.enable_token_auth()
     import ray
 
-    from tf_env import LEGACY_KERAS_ENV
+    from tf_env import WORKER_ENV
 
     runtime_env = {"working_dir": os.path.dirname(os.path.abspath(__file__)), "excludes": ["__pycache__"],
-                   "env_vars": dict(LEGACY_KERAS_ENV)}
+                   "env_vars": dict(WORKER_ENV)}
     try:
         if args.ray_address:
             ray.init(address=args.ray_address, runtime_env=runtime_env, logging_level="WARNING", log_to_driver=False)

@@ -67,8 +67,11 @@ def train_loop_per_worker(config):
     """Ray Train entry point. `config` is the driver's plain dict (see ray_training.worker_config)."""
     import ray.train
 
-    from tf_env import configure_tensorflow
+    from tf_env import WORKER_ENV, configure_tensorflow
 
+    # What this process was started with, before configure_tensorflow() fills in the rest: the malloc arena
+    # limit only works from the environment in a process whose Ray threads already allocated.
+    env_at_start = {name: os.environ.get(name) for name in WORKER_ENV}
     # Thread pools first: TensorFlow reads them once, when its runtime starts.
     tf, tf_threads = configure_tensorflow(config["cpus_per_worker"])
 
@@ -117,6 +120,7 @@ def train_loop_per_worker(config):
         "test_shard_size": int(len(test_shard)),
         "steps_per_epoch": int(len(shard) // batch),
         "tf_threads": tf_threads,
+        "env_at_start": env_at_start,
     })
     if config["record_shards"]:
         info["shard_indices"] = [int(i) for i in shard]

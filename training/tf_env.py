@@ -7,11 +7,38 @@ Two things must be right in every process that trains, the driver's and each Ray
 - Threads. A Ray worker given one CPU that lets TensorFlow size its pools from the machine's cores fights the
   other workers for them (measured 14% slower), and the benchmark's numbers stop meaning "N workers of C CPUs".
   The pools are fixed before TensorFlow's runtime starts, which is the only time they can be set.
+- Memory. Under any tf.distribute strategy the input batches come through a multi-device iterator on tf.data's
+  own threads. With glibc's per-thread malloc arenas, the step's large tensors were then handed back to the
+  kernel and faulted in again every step: 18 times the page faults and a step about 30% slower than the same
+  model without a strategy (benchmarks/allocator_probe.py measures it). TensorFlow's BFC allocator keeps freed
+  tensor memory for reuse, and a single malloc arena keeps the rest from bouncing between threads; together
+  they bring the strategy's step back to that of the plain model. The arena limit is reliable only from the
+  environment a process starts with, so every Ray worker gets both through the job's runtime_env (and the
+  image's ENV); mallopt() here is the fallback for a process started by hand, such as the baseline, which uses
+  no strategy and measured the same with or without the settings.
 """
 
+import ctypes
+import ctypes.util
 import os
 
 LEGACY_KERAS_ENV = {"TF_USE_LEGACY_KERAS": "1"}
+ALLOCATOR_ENV = {"TF_CPU_ALLOCATOR_USE_BFC": "true", "MALLOC_ARENA_MAX": "1"}
+# What every Ray worker process needs in its environment from the moment it starts.
+WORKER_ENV = {**LEGACY_KERAS_ENV, **ALLOCATOR_ENV}
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def limit_malloc_arenas():
+    """One glibc malloc arena for the threads this process creates from now on. True when it took effect;
+    False off glibc (where the environment variable does nothing either)."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    try:
+        return bool(ctypes.CDLL(libc_name).mallopt(_M_ARENA_MAX, 1))
+    except (OSError, AttributeError):
+        return False
 
 
 def available_cpus():
@@ -22,10 +49,14 @@ def available_cpus():
         return os.cpu_count() or 1
 
 
-def configure_tensorflow(threads=None):
+def configure_tensorflow(threads=None, allocator=True):
     """Selects tf-keras, quiets TensorFlow's C++ logs and holds its thread pools to `threads` CPUs
-    (all available CPUs when None). Returns the tensorflow module and the thread settings in force."""
+    (all available CPUs when None). allocator=False leaves glibc's and TensorFlow's allocator defaults (for the
+    benchmark's before-and-after only). Returns the tensorflow module and the thread settings in force."""
     os.environ.update(LEGACY_KERAS_ENV)
+    if allocator:
+        os.environ.update(ALLOCATOR_ENV)
+        limit_malloc_arenas()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     threads = threads or available_cpus()
     # oneDNN's OpenMP pool, where a build uses one, follows the same share.
