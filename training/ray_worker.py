@@ -119,6 +119,7 @@ def train_loop_per_worker(config):
         "val_shard_size": int(len(val_shard)),
         "test_shard_size": int(len(test_shard)),
         "steps_per_epoch": int(len(shard) // batch),
+        "batches_skipped": int(start_epoch * (len(shard) // batch)),
         "tf_threads": tf_threads,
         "env_at_start": env_at_start,
     })
@@ -130,8 +131,10 @@ def train_loop_per_worker(config):
     # rebatched: every worker would keep only its 1/N slice of each of its batches and throw the rest away.
     x_train, y_train = ds.x_train[shard], ds.y_train[shard]
     x_val, y_val = ds.x_val[val_shard], ds.y_val[val_shard]
+    # A resumed run continues the data order where the undisturbed run would be, not from epoch 1's order.
     train_ds = strategy.distribute_datasets_from_function(lambda _: data.make_tf_dataset(
-        x_train, y_train, batch, shuffle_seed=config["seed"] + rank, drop_remainder=True, repeat=True))
+        x_train, y_train, batch, shuffle_seed=config["seed"] + rank, drop_remainder=True, repeat=True,
+        skip_batches=start_epoch * (len(shard) // batch)))
     val_ds = strategy.distribute_datasets_from_function(
         lambda _: data.make_tf_dataset(x_val, y_val, batch, repeat=True))
     val_steps = -(-len(val_shard) // batch)
