@@ -108,6 +108,14 @@ local_cluster::stop() {
     done
     kill -KILL -- "-${pid}" 2>/dev/null || true
   done
+  # SIGKILL is delivered asynchronously: the next cluster on these ports must not start before the old processes,
+  # and with them their listening sockets, are gone.
+  for pid in "${pids[@]}"; do
+    for ((waited = 0; waited < 20; waited++)); do
+      kill -0 -- "-${pid}" 2>/dev/null || break
+      sleep 0.25
+    done
+  done
   rm -f "${state_dir}/pids"
   if [[ "$(cat "$(local_cluster::_marker)" 2>/dev/null)" == "${state_dir}" ]]; then rm -f "$(local_cluster::_marker)"; fi
   log::info "Stopped the local Ray cluster"
