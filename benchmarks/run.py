@@ -8,6 +8,7 @@ FLOP rate and the input pipeline rate, which are measured by the small probes in
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -21,6 +22,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TRAINING = os.path.join(REPO, "training")
 sys.path.insert(0, TRAINING)
+import cpu_sampler  # noqa: E402  (benchmarks/ is the script's folder)
+
+DEFAULT_ALLREDUCE_DTYPE = "float32"
 LIB = f"source {REPO}/scripts/lib/common.sh; source {REPO}/scripts/lib/local_cluster.sh"
 
 
@@ -31,14 +35,25 @@ def stats(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def run_training(script, args, env, label):
+def run_training(script, args, env, label, sample_workers=0):
+    """Runs one training command; with sample_workers, also who used the CPUs while that many trained."""
     started = time.time()
-    proc = subprocess.run([sys.executable, os.path.join(TRAINING, script), *args], env=env,
-                          capture_output=True, text=True)
+    with cpu_sampler.Sampler(sample_workers) if sample_workers else contextlib.nullcontext() as sampler:
+        proc = subprocess.run([sys.executable, os.path.join(TRAINING, script), *args], env=env,
+                              capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-3000:])
         raise SystemExit(f"error: benchmark run '{label}' failed (exit {proc.returncode})")
     print(f"  {label}: {time.time() - started:.0f}s", flush=True)
+    return sampler.shares() if sampler else None
+
+
+def allreduce_probe(workers, dtype):
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "allreduce_probe.py"), "--workers", str(workers),
+                           "--dtype", dtype], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: the all-reduce probe failed: {proc.stderr[-500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def start_cluster(state_dir, workers, port):
@@ -70,17 +85,22 @@ def measure_throughput(opts, env, cluster_env, out_dir):
         run_training("baseline_training.py", common + ["--threads", str(threads), "--output", path], env, name)
         runs[name] = path
     ray_env = dict(env, **cluster_env)
+    shares = None
     for workers in sorted({1, opts.workers}):
         name = f"ray_{workers}worker"
         path = os.path.join(out_dir, f"{name}.json")
-        run_training("ray_training.py", common + [
+        sampled = run_training("ray_training.py", common + [
             "--ray-address", cluster_env["RAY_ADDRESS"], "--num-workers", str(workers), "--cpus-per-worker", "1",
             "--checkpoint-policy", "never", "--storage-path", os.path.join(out_dir, "ckpt"),
-            "--output", path], ray_env, name)
+            "--allreduce-dtype", opts.allreduce_dtype, "--output", path], ray_env, name,
+            sample_workers=workers if workers == opts.workers else 0)
+        shares = sampled if workers == opts.workers else shares
         runs[name] = path
     from results import load_results
 
-    return {name: load_results(path) for name, path in runs.items()}
+    loaded = {name: load_results(path) for name, path in runs.items()}
+    loaded["_cpu_shares"] = shares
+    return loaded
 
 
 def measure_accuracy(opts, env, cluster_env, out_dir):
@@ -92,11 +112,27 @@ def measure_accuracy(opts, env, cluster_env, out_dir):
                  "accuracy: baseline")
     run_training("ray_training.py", common + [
         "--ray-address", cluster_env["RAY_ADDRESS"], "--num-workers", str(opts.workers), "--batch-size-mode",
-        "global", "--checkpoint-policy", "never", "--storage-path", os.path.join(out_dir, "ckpt"),
+        "global", "--allreduce-dtype", opts.allreduce_dtype, "--checkpoint-policy", "never", "--storage-path", os.path.join(out_dir, "ckpt"),
         "--output", ray], dict(env, **cluster_env), "accuracy: ray")
     from results import load_results
 
     return load_results(base)["test_accuracy"], load_results(ray)["test_accuracy"]
+
+
+def worker_cpu(results):
+    """Per run: each worker's (or the baseline process's) steady epochs, after the first, as CPU seconds used and
+    seconds its busiest thread waited for a CPU, both per second of wall time; medians over workers, epochs and
+    repeats."""
+    used, waited = [], []
+    for result in results:
+        # A baseline's own history carries the same fields for its one process.
+        for worker in result.get("workers") or [{"epoch_cpu": result["history"]}]:
+            for epoch in (worker.get("epoch_cpu") or [])[1:]:
+                if epoch.get("cpu_seconds") is not None and epoch["seconds"]:
+                    used.append(epoch["cpu_seconds"] / epoch["seconds"])
+                if epoch.get("cpu_wait_seconds") is not None and epoch["seconds"]:
+                    waited.append(epoch["cpu_wait_seconds"] / epoch["seconds"])
+    return {"worker_cpu_busy_fraction": stats(used), "worker_compute_wait_fraction": stats(waited)}
 
 
 def summarize(repeats, opts, probes, accuracy):
@@ -125,9 +161,19 @@ def summarize(repeats, opts, probes, accuracy):
             "wall_seconds": stats([r.get("wall_time_seconds") for r in per[k]]),
         }
     fixed = {}
-    for field in ("ray_init_seconds", "worker_group_start_seconds", "worker_setup_seconds", "start_to_fit_seconds",
+    for field in ("interpreter_start_seconds", "imports_and_data_check_seconds", "ray_init_seconds",
+                  "driver_setup_seconds", "worker_group_start_seconds", "worker_setup_seconds",
+                  "start_to_fit_seconds", "first_step_seconds", "command_start_to_first_step_seconds",
                   "first_epoch_excess_seconds", "teardown_seconds", "max_epoch_pause_seconds"):
-        fixed[field] = stats([r["fixed_costs"][field] for r in per["rn"]])
+        fixed[field] = stats([r["fixed_costs"].get(field) for r in per["rn"]])
+    for k in keys:
+        rows[keys[k]].update(worker_cpu(per[k]))
+    windows = [rep["_cpu_shares"] for rep in repeats if rep.get("_cpu_shares")]
+    cpu_shares = None
+    if windows:
+        groups = sorted({g for w in windows for g in w["cpus"]})
+        cpu_shares = {"repeats": len(windows), "windows": sum(w["windows"] for w in windows),
+                      "cpus": {g: stats([w["cpus"].get(g, 0.0) for w in windows]) for g in groups}}
     rn_step = stats([s / r["config"]["steps_per_epoch"] for s, r in zip(epoch("rn"), per["rn"])])
     r1_step = stats([s / r["config"]["steps_per_epoch"] for s, r in zip(epoch("r1"), per["r1"])])
     params = per["rn"][0]["num_parameters"]
@@ -139,10 +185,13 @@ def summarize(repeats, opts, probes, accuracy):
         "ray_fixed_costs": fixed,
         "allreduce": {
             "bytes_per_step": params * 4,
+            "dtype": opts.allreduce_dtype,
             "step_seconds_ray_n": rn_step,
             "step_seconds_ray_1": r1_step,
             "sync_cost_seconds_per_step": (rn_step["median"] - r1_step["median"]) if rn_step and r1_step else None,
+            "probe": probes.get("allreduce"),
         },
+        "cpu_shares_ray_n": cpu_shares,
         "flops": {"per_training_image": flops_image, "achieved_gflops_ray_n": achieved,
                   "peak_gflops": probes["peak_gflops"],
                   "fraction_of_peak": achieved["median"] / probes["peak_gflops"] if achieved else None},
@@ -156,13 +205,25 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output-md", default=os.path.join(REPO, "BENCHMARKS.md"))
     parser.add_argument("--output-json", default=os.path.join(HERE, "results.json"))
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the Markdown from the JSON of an earlier run (after a report change)")
     opts = parser.parse_args()
+    if opts.render:
+        import report
+
+        with open(opts.output_json) as handle:
+            doc = json.load(handle)
+        with open(opts.output_md, "w") as handle:
+            handle.write(report.markdown(doc))
+        print(f"Wrote {opts.output_md} from {opts.output_json}")
+        return
     opts.workers = int(os.environ.get("NUM_WORKERS", "2"))
     opts.repeats = int(os.environ.get("REPEATS", "2" if opts.quick else "3"))
     opts.epochs = int(os.environ.get("BENCH_EPOCHS", "3"))
     opts.train_samples = int(os.environ.get("BENCH_TRAIN_SAMPLES", "768" if opts.quick else "1536"))
     opts.batch_size = int(os.environ.get("BATCH_SIZE", "64"))
     opts.accuracy_epochs = int(os.environ.get("BENCH_ACCURACY_EPOCHS", "3" if opts.quick else "5"))
+    opts.allreduce_dtype = os.environ.get("BENCH_ALLREDUCE_DTYPE", DEFAULT_ALLREDUCE_DTYPE)
     command = "scripts/benchmark.sh" + (" --quick" if opts.quick else "")
     started = time.time()
 
@@ -172,6 +233,9 @@ def main():
     env["PYTHONPATH"] = TRAINING
     print("Probes: FLOP peak, FLOPs per image, input pipeline", flush=True)
     probe = probes.run_all(opts.workers)
+    print("Probe: the gradient all-reduce on its own", flush=True)
+    probe["allreduce"] = {dtype: allreduce_probe(opts.workers, dtype)
+                          for dtype in dict.fromkeys(("float32", opts.allreduce_dtype))} if opts.workers > 1 else None
     out_dir = tempfile.mkdtemp(prefix="kit-bench-")
     state = tempfile.mkdtemp(prefix="kit-bench-ray-")
     cluster_env = start_cluster(state, opts.workers, port=6590)
@@ -190,7 +254,7 @@ def main():
     doc = {
         "command": command,
         "settings": {k: getattr(opts, k) for k in ("workers", "repeats", "epochs", "train_samples", "batch_size",
-                                                   "accuracy_epochs")},
+                                                   "accuracy_epochs", "allreduce_dtype")},
         "machine": {"cpu": probes.cpu_model(), "cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(),
                     "cpu_flags": probes.vector_flags()},
         "environment": environment_info(cpus_used=len(os.sched_getaffinity(0))),

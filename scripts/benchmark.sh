@@ -12,6 +12,7 @@
 #   BENCH_TRAIN_SAMPLES=1536  synthetic images per throughput run (768 with --quick)
 #   BATCH_SIZE=64             per worker
 #   BENCH_ACCURACY_EPOCHS=5   epochs of the digits accuracy check (3 with --quick)
+#   BENCH_ALLREDUCE_DTYPE=float32  what the Ray runs all-reduce gradients in: float32, bfloat16 or float16
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/venv.sh
@@ -31,5 +32,9 @@ done
 for name in NUM_WORKERS REPEATS BENCH_EPOCHS BENCH_TRAIN_SAMPLES BATCH_SIZE BENCH_ACCURACY_EPOCHS; do
   [[ -z "${!name:-}" ]] || require_positive_int "${name}" "${!name}"
 done
+case "${BENCH_ALLREDUCE_DTYPE:-float32}" in
+  float32 | bfloat16 | float16) ;;
+  *) die "${EXIT_BAD_INPUT}" "BENCH_ALLREDUCE_DTYPE must be one of float32, bfloat16, float16, got '${BENCH_ALLREDUCE_DTYPE}'" ;;
+esac
 venv::ensure
 exec "${REPO_ROOT}/.venv/bin/python" "${REPO_ROOT}/benchmarks/run.py" "${args[@]}"

@@ -18,6 +18,10 @@ CASES = [
     ({"DATA_DIR": "/no/such/dir"}, "DATA_DIR '/no/such/dir' does not exist"),
     ({"LEARNING_RATE": "fast"}, "LEARNING_RATE must be a positive number"),
 ]
+# Ray-only settings: checked by ray_training.py and by the benchmark script before anything starts.
+RAY_CASES = [
+    ({"ALLREDUCE_DTYPE": "float64"}, "ALLREDUCE_DTYPE must be one of float32, bfloat16, float16, got 'float64'"),
+]
 
 
 def run(args, env, timeout=120):
@@ -40,7 +44,23 @@ def test_training_scripts_reject_bad_settings(script, settings, expected, python
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("settings,expected", CASES + [({"NUM_WORKERS": "0"}, "NUM_WORKERS must be a positive integer")])
+@pytest.mark.parametrize("settings,expected", RAY_CASES)
+def test_ray_training_rejects_bad_ray_settings(settings, expected, python_env, tmp_path):
+    env = dict(python_env, RESULTS_DIR=str(tmp_path), **settings)
+    proc = run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py")], env)
+    assert_one_line_error(proc, expected)
+    assert os.listdir(tmp_path) == []
+
+
+def test_kit_benchmark_rejects_a_bad_allreduce_dtype(python_env):
+    env = dict(python_env, BENCH_ALLREDUCE_DTYPE="int8")
+    proc = run([os.path.join(REPO_ROOT, "scripts", "benchmark.sh"), "--quick"], env, timeout=30)
+    assert_one_line_error(proc, "BENCH_ALLREDUCE_DTYPE must be one of float32, bfloat16, float16, got 'int8'")
+
+
+@pytest.mark.parametrize("settings,expected", CASES + RAY_CASES + [
+    ({"NUM_WORKERS": "0"}, "NUM_WORKERS must be a positive integer"),
+    ({"LOCAL_RAY_PIN_CPUS": "yes"}, "LOCAL_RAY_PIN_CPUS must be one of 0, 1, got 'yes'")])
 def test_benchmark_script_rejects_bad_settings_before_installing_anything(settings, expected, python_env, tmp_path):
     env = dict(python_env, RESULTS_DIR=str(tmp_path), **settings)
     proc = run([os.path.join(REPO_ROOT, "scripts", "run-benchmark.sh"), "--local"], env, timeout=30)

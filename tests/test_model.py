@@ -24,3 +24,21 @@ def test_outputs_are_probabilities_and_seed_fixes_weights():
     pa = a(x, training=False).numpy()
     assert np.allclose(pa.sum(axis=1), 1.0, atol=1e-5)
     assert np.allclose(pa, b(x, training=False).numpy())
+
+
+def test_a_narrow_all_reduce_rounds_the_gradients_and_hands_back_float32():
+    from model import ALLREDUCE_DTYPES
+
+    assert ALLREDUCE_DTYPES[0] == "float32"
+    exact = build_model(seed=0)
+    assert type(exact.optimizer) is tf.keras.optimizers.Adam
+    narrow = build_model(seed=0, allreduce_dtype="bfloat16")
+    variable = narrow.trainable_variables[0]
+    grad = tf.random.stateless_normal(variable.shape, seed=(1, 2))
+    (reduced, same_variable), = narrow.optimizer.aggregate_gradients([(grad, variable)])
+    assert same_variable is variable and reduced.dtype == tf.float32
+    # One replica sums to itself, so what comes back is the gradient as bfloat16 carried it: rounded, not lost.
+    expected = tf.cast(tf.cast(grad, tf.bfloat16), tf.float32)
+    assert np.array_equal(reduced.numpy(), expected.numpy())
+    assert not np.array_equal(reduced.numpy(), grad.numpy())
+    assert np.allclose(reduced.numpy(), grad.numpy(), rtol=1e-2, atol=1e-6)

@@ -73,6 +73,15 @@ def test_two_workers_learn_like_the_baseline_on_disjoint_shards(undisturbed, pyt
     assert all(w["env_at_start"] == WORKER_ENV for w in workers)
     # Each step of each worker takes its whole per-worker batch (no rebatching by the strategy).
     assert [w["images_per_step"] for w in workers] == [32, 32]
+    # The local cluster holds each worker's training threads to a CPU of its own.
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        assert sorted(w["pinned_cpus"] for w in workers) == [[cpus[0]], [cpus[1]]]
+    # Every epoch of every worker records the CPU it used and how long its compute thread waited for one.
+    assert all(len(w["epoch_cpu"]) == 4 for w in workers)
+    assert all(e["cpu_seconds"] > 0 and e["cpu_wait_seconds"] >= 0 for w in workers for e in w["epoch_cpu"])
+    fixed = ray_result["fixed_costs"]
+    assert fixed["command_start_to_first_step_seconds"] > fixed["start_to_fit_seconds"] > fixed["ray_init_seconds"]
     cluster_shape = ray_result["environment"]["ray_cluster"]
     assert cluster_shape["nodes"] == 3 and cluster_shape["cpus"] == 2
     assert ray_result["environment"]["cpus_used"] == 2

@@ -40,3 +40,9 @@ def test_no_restart_means_nothing_lost():
     account = recovery_account(split_attempts([worker(0, 0.0), epoch(1, 10.0)]))
     assert account == {"failures": 0, "restarts": 0, "epochs_redone": 0, "seconds_lost": 0.0, "events": [],
                        "resumed_at_start_after_epoch": 0}
+
+
+def test_the_first_step_is_kept_per_attempt_for_the_start_up_cost():
+    attempts = split_attempts([worker(0, 0.0), {"type": "fit_started", "time": 1.0},
+                               {"type": "first_step", "time": 3.5}, epoch(1, 11.0)])
+    assert attempts[0]["fit_started"] == 1.0 and attempts[0]["first_step"] == 3.5

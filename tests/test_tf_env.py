@@ -1,6 +1,7 @@
 """Process setup every training process goes through: tf-keras, thread pools, allocator settings."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -40,3 +41,50 @@ def test_a_fresh_process_gets_keras_2_its_threads_and_the_allocator():
     for name, value in WORKER_ENV.items():
         assert seen["env"][name] == value
     assert seen["env"]["OMP_NUM_THREADS"] == "1"
+
+
+PIN_PROBE = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from tf_env import COMPUTE_THREAD_PREFIX, configure_tensorflow, pin_compute_threads, worker_cpus
+try:
+    cpus = worker_cpus()
+except RuntimeError as err:
+    print(json.dumps({"error": str(err)}))
+    sys.exit(0)
+tf, _ = configure_tensorflow(1)
+tf.reduce_sum(tf.matmul(tf.ones((64, 64)), tf.ones((64, 64)))).numpy()  # starts TensorFlow's pools
+pinned = pin_compute_threads(cpus) if cpus else 0
+threads = {}
+for tid in os.listdir("/proc/self/task"):
+    name = open(f"/proc/self/task/{tid}/comm").read().strip()
+    threads.setdefault(name.startswith(COMPUTE_THREAD_PREFIX), set()).update(os.sched_getaffinity(int(tid)))
+print(json.dumps({"cpus": cpus, "pinned": pinned, "compute": sorted(threads.get(True, ())),
+                  "others": sorted(threads.get(False, ()))}))
+"""
+
+
+def _pin_in_fresh_process(value):
+    env = {k: v for k, v in os.environ.items() if k != "KIT_WORKER_CPUS"}
+    if value is not None:
+        env["KIT_WORKER_CPUS"] = value
+    out = subprocess.run([sys.executable, "-c", PIN_PROBE, TRAINING_DIR], env=env, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_worker_cpus_from_the_local_cluster_hold_only_the_compute_threads():
+    mine = sorted(os.sched_getaffinity(0))
+    last = mine[-1]
+    held = _pin_in_fresh_process(str(last))
+    assert held["cpus"] == [last] and held["pinned"] >= 1
+    assert held["compute"] == [last], "TensorFlow's op threads run on the worker's CPU"
+    assert held["others"] == mine, "every other thread (tf.data, gRPC, Ray) may still run anywhere"
+    # Unset (a Kubernetes pod, or a private Ray): nothing is pinned.
+    free = _pin_in_fresh_process(None)
+    assert free["cpus"] is None and free["pinned"] == 0 and free["compute"] == mine
+
+
+def test_a_bad_worker_cpu_list_names_the_variable():
+    assert "KIT_WORKER_CPUS='zero' is not a CPU list (allowed:" in _pin_in_fresh_process("zero")["error"]
+    assert "names CPUs this process may not use" in _pin_in_fresh_process("4096")["error"]

@@ -3,6 +3,8 @@ The baseline calls it in one process; each Ray worker calls it inside MultiWorke
 
 import time
 
+import cpu_usage
+
 STEADY_STATE_SKIP_EPOCHS = 1  # the first epoch carries graph tracing and warm-up
 
 
@@ -43,6 +45,7 @@ def epoch_recorder(total_epochs, on_epoch=None, initial_epoch=0):
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch_start = time.monotonic()
+            self._epoch_cpu = cpu_usage.snapshot()
             self._steps = 0
 
         def on_train_batch_end(self, batch, logs=None):
@@ -59,6 +62,7 @@ def epoch_recorder(total_epochs, on_epoch=None, initial_epoch=0):
                 "val_accuracy": float(logs["val_accuracy"]) if "val_accuracy" in logs else None,
                 "seconds": time.monotonic() - self._epoch_start,
                 "learning_rate": float(tf.keras.backend.get_value(lr)) if lr is not None else None,
+                **cpu_usage.since(self._epoch_cpu),
             }
             self.history.append(record)
             self.steps_in_epoch.append(self._steps)

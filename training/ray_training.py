@@ -23,6 +23,7 @@ COLLECTIVES = ("AUTO", "RING", "NCCL")
 EXIT_INFRA = 4
 # Where Ray Train 2.60 keeps a run's checkpoint index inside RunConfig storage (ray.train.v2 constants).
 RAY_SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"
+STOP_MARKER = "_progress_stop"
 
 
 def parse_args(argv=None):
@@ -76,6 +77,11 @@ def parse_args(argv=None):
     parser.add_argument("--collective", type=one_of("COLLECTIVE", COLLECTIVES), default=env("COLLECTIVE", "AUTO"),
                         help="MultiWorkerMirroredStrategy's all-reduce implementation (env COLLECTIVE, "
                              "default %(default)s)")
+    parser.add_argument("--allreduce-dtype", type=one_of("ALLREDUCE_DTYPE", settings.ALLREDUCE_DTYPES),
+                        default=env("ALLREDUCE_DTYPE", "float32"),
+                        help="what gradients cross workers in: float32 (exact, the default), bfloat16 (half the "
+                             "bytes, float32's range) or float16; weights and updates stay float32 "
+                             "(env ALLREDUCE_DTYPE)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run RUN_ID from its latest checkpoint in STORAGE_PATH (Ray Train finds "
                              "it there); starts fresh when there is none. Without it, a RUN_ID that already has "
@@ -189,18 +195,26 @@ class Progress:
     def _run(self):
         from ray.util.queue import Empty
 
+        # A long wait per call: each get() is a call to the queue actor, and on a small machine a tight poll
+        # takes CPU from the workers. finish() wakes it with a marker.
         while not self._stop.is_set():
             try:
-                self.handle(self.queue.get(block=True, timeout=0.5))
+                message = self.queue.get(block=True, timeout=30)
             except Empty:
                 continue
+            if message.get("type") == STOP_MARKER:
+                break
+            self.handle(message)
 
     def finish(self):
         """Stops the thread and takes whatever is still queued (every put() completed before its worker ended)."""
         self._stop.set()
+        self.queue.put({"type": STOP_MARKER})
         self._thread.join()
         while not self.queue.empty():
-            self.handle(self.queue.get_nowait())
+            message = self.queue.get_nowait()
+            if message.get("type") != STOP_MARKER:
+                self.handle(message)
 
     def handle(self, message):
         from fitting import format_progress
@@ -222,6 +236,18 @@ class Progress:
         elif kind == "failure_injected":
             print(f"[{self.label}] injected failure: rank {message['rank']} exits in epoch {message['epoch']} "
                   f"(step {message['step']})", flush=True)
+
+
+def process_start_time(fallback):
+    """When the kernel started this process (Unix time), so start-up costs include the interpreter's own start
+    and the kit's first imports; `fallback` where /proc cannot tell."""
+    try:
+        with open("/proc/self/stat") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])  # since boot, in clock ticks
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return time.time() - age
+    except (OSError, ValueError, IndexError, AttributeError):
+        return fallback
 
 
 def error_summary(err):
@@ -246,6 +272,7 @@ def worker_config(args, sizes, queue, storage_dir):
         "cpus_per_worker": args.cpus_per_worker,
         "early_stopping_patience": args.early_stopping_patience,
         "collective": args.collective,
+        "allreduce_dtype": args.allreduce_dtype,
         "checkpoint_policy": args.checkpoint_policy,
         "controller_args": {"mtbf_seconds": args.mtbf_seconds, "budget_fraction": args.checkpoint_budget},
         "storage_dir": storage_dir,
@@ -321,7 +348,8 @@ def main(argv=None):
     fit_returned = time.time()
     progress.finish()
 
-    timings = {"script_start": started, "imports_done": import_done, "ray_ready": ray_ready,
+    timings = {"process_start": process_start_time(started), "script_start": started, "imports_done": import_done,
+               "ray_ready": ray_ready,
                "fit_called": fit_called, "fit_returned": fit_returned}
     result = assemble_result(args, run_id, shape, progress.messages, timings, storage_dir)
     ray.shutdown()

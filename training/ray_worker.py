@@ -67,11 +67,13 @@ def train_loop_per_worker(config):
     """Ray Train entry point. `config` is the driver's plain dict (see ray_training.worker_config)."""
     import ray.train
 
-    from tf_env import WORKER_ENV, configure_tensorflow
+    from tf_env import WORKER_ENV, configure_tensorflow, pin_compute_threads, worker_cpus
 
     # What this process was started with, before configure_tensorflow() fills in the rest: the malloc arena
     # limit only works from the environment in a process whose Ray threads already allocated.
     env_at_start = {name: os.environ.get(name) for name in WORKER_ENV}
+    # The local cluster's CPU for this worker (None on Kubernetes); applied once TensorFlow's threads exist.
+    pinned_cpus = worker_cpus()
     # Thread pools first: TensorFlow reads them once, when its runtime starts.
     tf, tf_threads = configure_tensorflow(config["cpus_per_worker"])
 
@@ -99,7 +101,9 @@ def train_loop_per_worker(config):
     test_shard = data.even_shard(len(ds.y_test), rank, world, drop_remainder=False)
 
     with strategy.scope():
-        model = build_model(learning_rate=config["learning_rate"], seed=config["seed"])
+        # One worker has nothing to all-reduce: narrowing its gradients would only lose precision.
+        model = build_model(learning_rate=config["learning_rate"], seed=config["seed"],
+                            allreduce_dtype=config.get("allreduce_dtype") if world > 1 else None)
         # Optimizer slots must be created inside the scope to be mirrored like the weights.
         restored = checkpoints.restore_latest(ray.train.get_checkpoint(), model)
     start_epoch = restored["epoch"] if restored else 0
@@ -122,6 +126,8 @@ def train_loop_per_worker(config):
         "batches_skipped": int(start_epoch * (len(shard) // batch)),
         "tf_threads": tf_threads,
         "env_at_start": env_at_start,
+        "pinned_cpus": pinned_cpus,
+        "pinned_threads": pin_compute_threads(pinned_cpus) if pinned_cpus else 0,
     })
     if config["record_shards"]:
         info["shard_indices"] = [int(i) for i in shard]
@@ -152,8 +158,17 @@ def train_loop_per_worker(config):
     class EpochEnd(tf.keras.callbacks.Callback):
         """Runs after the recorder: decides on a checkpoint, reports to Ray Train, and (demo) injects a failure."""
 
+        first_step_done = False
+
         def on_train_batch_end(self, step, logs=None):
             epoch = len(history) + 1
+            if not self.first_step_done:
+                self.first_step_done = True
+                if pinned_cpus:  # running the step may have started more of TensorFlow's threads
+                    pin_compute_threads(pinned_cpus)
+                if rank == 0:
+                    # The first step carries tf.function tracing: its end is when training really runs.
+                    _send(queue, {"type": "first_step"})
             if (inject_epoch and epoch == inject_epoch and rank == world - 1 and step + 1 == max(1, steps // 2)
                     and not storage.exists(failure_marker)):
                 # Once per run, never again after the restart: the marker lives in storage every node sees.
@@ -205,6 +220,8 @@ def train_loop_per_worker(config):
     _send(queue, {"type": "done", "rank": rank, "fit_started": fit_started, "fit_seconds": fit_seconds,
                   "fit_ended": fit_started + fit_seconds, "epochs_run": len(recorder.history),
                   "steps_in_epoch": recorder.steps_in_epoch, "counts": counts,
+                  "epoch_cpu": [{k: r.get(k) for k in ("epoch", "seconds", "cpu_seconds", "cpu_wait_seconds")}
+                                for r in recorder.history],
                   "history": history if rank == 0 else None, "class_names": list(ds.class_names),
                   "data_source": ds.source, "accuracy_meaningful": ds.accuracy_meaningful,
                   "sizes": ds.sizes(), "num_parameters": int(model.count_params()),

@@ -18,7 +18,8 @@ def split_attempts(messages):
 
     def attempt(index):
         while len(attempts) <= index:
-            attempts.append({"start": None, "workers": [], "epochs": [], "fit_started": None, "failures": []})
+            attempts.append({"start": None, "workers": [], "epochs": [], "fit_started": None, "first_step": None,
+                             "failures": []})
         return attempts[index]
 
     for message in messages:
@@ -30,12 +31,12 @@ def split_attempts(messages):
             current["workers"].append(message)
             if message["rank"] == 0:
                 current["start"] = message
-        elif kind in ("epoch", "fit_started"):
+        elif kind in ("epoch", "fit_started", "first_step"):
             current = attempt(max(0, seen.get(0, 0)))
             if kind == "epoch":
                 current["epochs"].append(message)
             else:
-                current["fit_started"] = message["time"]
+                current[kind] = message["time"]
         elif kind == "failure_injected":
             attempt(max(0, seen.get(message["rank"], 0)))["failures"].append(message)
     return [a for a in attempts if a["start"] is not None]
@@ -103,12 +104,21 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
     sizes = rank0["sizes"]
 
     first_start = attempts[0]["start"]["attempt_started"]
+    first_fit_call = attempts[0]["fit_started"] or first_start
+    process_start = timings.get("process_start", timings["script_start"])
     fixed_costs = {
+        "interpreter_start_seconds": timings["script_start"] - process_start,
         "imports_and_data_check_seconds": timings["imports_done"] - timings["script_start"],
         "ray_init_seconds": timings["ray_ready"] - timings["imports_done"],
+        # Importing ray.train.tensorflow, which imports TensorFlow in the driver, and making the progress queue.
+        "driver_setup_seconds": timings["fit_called"] - timings["ray_ready"],
         "worker_group_start_seconds": first_start - timings["fit_called"],
-        "worker_setup_seconds": (attempts[0]["fit_started"] or first_start) - first_start,
-        "start_to_fit_seconds": (attempts[0]["fit_started"] or first_start) - timings["script_start"],
+        "worker_setup_seconds": first_fit_call - first_start,
+        "start_to_fit_seconds": first_fit_call - timings["script_start"],
+        # From the moment the command's process started to the end of the first training step (its tracing).
+        "command_start_to_first_step_seconds": ((attempts[0]["first_step"] - process_start)
+                                                if attempts[0]["first_step"] else None),
+        "first_step_seconds": (attempts[0]["first_step"] - first_fit_call) if attempts[0]["first_step"] else None,
         "first_epoch_excess_seconds": (history[0]["seconds"] - steady) if history and steady else None,
         "teardown_seconds": timings["fit_returned"] - rank0["fit_ended"],
         "max_epoch_pause_seconds": max(epoch_pauses(attempts), default=0.0),
@@ -142,6 +152,7 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
         "steps_per_epoch": steps,
         "images_per_step_per_worker": workers[0].get("images_per_step"),
         "collective": args.collective,
+        "allreduce_dtype": args.allreduce_dtype if args.num_workers > 1 else "float32",
         "checkpoint_policy": args.checkpoint_policy,
         "max_failures": args.max_failures,
         "inject_failure_epoch": args.inject_failure_epoch,
@@ -154,7 +165,9 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
         environment_info(cpus_used=args.num_workers * args.cpus_per_worker, ray_cluster=shape,
                          tf_threads=workers[0]["tf_threads"]),
         images_trained=len(all_epochs) * steps * args.global_batch,
-        workers=[{k: v for k, v in w.items() if k not in ("type", "time")} for w in workers],
+        workers=[{**{k: v for k, v in w.items() if k not in ("type", "time")},
+                  "epoch_cpu": next((d.get("epoch_cpu") for d in done if d["rank"] == w["rank"]), None)}
+                 for w in workers],
         fixed_costs=fixed_costs,
         fault_tolerance=recovery_account(attempts),
         checkpoints={

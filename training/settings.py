@@ -15,6 +15,8 @@ import cifar_files
 EXIT_BAD_INPUT = 2
 DATASETS = ("cifar10", "synthetic", "digits")
 BATCH_SIZE_MODES = ("per-worker", "global")
+# What gradients may be all-reduced in (model.ALLREDUCE_DTYPES; here so flags parse before TensorFlow loads).
+ALLREDUCE_DTYPES = ("float32", "bfloat16", "float16")
 LR_SCALINGS = ("sqrt", "linear", "none")
 
 # Defaults in one place, each with the reason for its value.
@@ -185,6 +187,8 @@ def validate_environment(environ=None):
         "LEARNING_RATE": positive_float("LEARNING_RATE"),
         "DATASET": one_of("DATASET", DATASETS),
         "DATA_DIR": data_dir,
+        "ALLREDUCE_DTYPE": one_of("ALLREDUCE_DTYPE", ALLREDUCE_DTYPES),
+        "LOCAL_RAY_PIN_CPUS": one_of("LOCAL_RAY_PIN_CPUS", ("0", "1")),
     }
     errors = []
     for name, check in checks.items():

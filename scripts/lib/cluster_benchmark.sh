@@ -44,7 +44,7 @@ cluster_benchmark::ray_training_argv() {
     --output "${CLUSTER_KIT_DIR}/ray_results_${NUM_WORKERS:-2}workers.json"
   # Ray-only settings reach the pod as flags, exactly as --local passes them through the environment.
   cluster_benchmark::_training_flags BATCH_SIZE_MODE LR_SCALING CHECKPOINT_POLICY CHECKPOINT_BUDGET MTBF_SECONDS \
-    MAX_FAILURES INJECT_FAILURE_EPOCH COLLECTIVE
+    MAX_FAILURES INJECT_FAILURE_EPOCH COLLECTIVE ALLREDUCE_DTYPE
 }
 
 # cluster_benchmark::baseline_argv THREADS OUTPUT_NAME

@@ -12,6 +12,18 @@
 
 LOCAL_RAY_PORT="${LOCAL_RAY_PORT:-6390}"
 LOCAL_RAY_START_TIMEOUT="${LOCAL_RAY_START_TIMEOUT:-90}"
+# 1: the threads that run TensorFlow's ops in each worker node's Ray workers are held to CPUs of their own
+# (KIT_WORKER_CPUS in the node's environment, which its workers inherit; training/tf_env.py applies it), as a
+# pod is held to its CPU limit; every other thread and Ray's own processes still run anywhere. 0: no pinning.
+LOCAL_RAY_PIN_CPUS="${LOCAL_RAY_PIN_CPUS:-1}"
+
+local_cluster::_cpu_list() { # INDEX CPUS: the CPU ids worker node INDEX (1-based) gets, or nothing when they run out
+  "${REPO_ROOT}/.venv/bin/python" -c '
+import os, sys
+index, cpus = int(sys.argv[1]), int(sys.argv[2])
+mine = sorted(os.sched_getaffinity(0))[(index - 1) * cpus:index * cpus]
+print(",".join(map(str, mine)) if len(mine) == cpus else "")' "$1" "$2"
+}
 
 local_cluster::_node_args() { # INDEX: distinct port block per node (head is 0)
   local base=$((LOCAL_RAY_PORT + 10 + $1 * 10)) min_worker=$((20000 + $1 * 1000))
@@ -21,13 +33,15 @@ local_cluster::_node_args() { # INDEX: distinct port block per node (head is 0)
     "--min-worker-port=${min_worker}" "--max-worker-port=$((min_worker + 999))"
 }
 
-local_cluster::_start_node() { # STATE_DIR NAME INDEX ARGS...: starts one `ray start --block` and waits for it
-  local state_dir="$1" name="$2" index="$3"
-  shift 3
+local_cluster::_start_node() { # STATE_DIR NAME INDEX CPU_LIST ARGS...: starts one `ray start --block` whose
+  # workers train on CPU_LIST (anywhere when it is empty), and waits for it
+  local state_dir="$1" name="$2" index="$3" cpu_list="$4"
+  shift 4
   local log="${state_dir}/${name}.log" node_args
   mapfile -t node_args < <(local_cluster::_node_args "${index}")
   # setsid: each node in its own process group, so stop can take down everything the node started.
-  setsid "${REPO_ROOT}/.venv/bin/ray" start --block --disable-usage-stats "${node_args[@]}" "$@" >"${log}" 2>&1 &
+  KIT_WORKER_CPUS="${cpu_list}" setsid "${REPO_ROOT}/.venv/bin/ray" start --block --disable-usage-stats \
+    "${node_args[@]}" "$@" >"${log}" 2>&1 &
   echo "$!" >>"${state_dir}/pids"
   # stop() owns the node from here; without disown bash reports its end ("Killed ...") in the middle of output.
   disown "$!"
@@ -78,15 +92,22 @@ local_cluster::start() {
   ray_tmp="$(mktemp -d /tmp/kit-ray-tmp.XXXXXX)"
   echo "${ray_tmp}" >"${state_dir}/ray_tmp"
   log::info "Starting a local Ray cluster: 1 head (no training) + ${workers} worker node(s) x ${cpus} CPU"
-  local_cluster::_start_node "${state_dir}" head 0 --head --num-cpus=0 --node-ip-address=127.0.0.1 \
+  local_cluster::_start_node "${state_dir}" head 0 "" --head --num-cpus=0 --node-ip-address=127.0.0.1 \
     --port="${LOCAL_RAY_PORT}" --ray-client-server-port="$((LOCAL_RAY_PORT + 1))" \
     --include-dashboard=false --temp-dir="${ray_tmp}" ||
     die "${EXIT_INFRA}" "the Ray head node did not start; its log is ${state_dir}/head.log"
+  local cpu_list pinned=""
   for ((i = 1; i <= workers; i++)); do
-    local_cluster::_start_node "${state_dir}" "worker${i}" "${i}" --address="${RAY_ADDRESS}" \
-      --num-cpus="${cpus}" --node-ip-address=127.0.0.1 ||
+    cpu_list=""
+    [[ "${LOCAL_RAY_PIN_CPUS}" != 1 ]] || cpu_list="$(local_cluster::_cpu_list "${i}" "${cpus}")"
+    [[ -z "${cpu_list}" ]] || pinned+=" worker${i}:${cpu_list}"
+    # One log monitor per host (Ray's own rule): the head's. Every node here shares one session folder, and
+    # each extra monitor rescanned it ten times a second on the CPUs the training needs.
+    local_cluster::_start_node "${state_dir}" "worker${i}" "${i}" "${cpu_list}" --address="${RAY_ADDRESS}" \
+      --num-cpus="${cpus}" --node-ip-address=127.0.0.1 --include-log-monitor=false ||
       die "${EXIT_INFRA}" "Ray worker node ${i} did not join; its log is ${state_dir}/worker${i}.log"
   done
+  [[ -z "${pinned}" ]] || log::info "TensorFlow op threads of each worker node held to CPUs:${pinned}"
   log::info "Local Ray cluster up at ${RAY_ADDRESS} (token auth; state in ${state_dir})"
 }
 
