@@ -224,6 +224,7 @@ def main():
     opts.batch_size = int(os.environ.get("BATCH_SIZE", "64"))
     opts.accuracy_epochs = int(os.environ.get("BENCH_ACCURACY_EPOCHS", "3" if opts.quick else "5"))
     opts.allreduce_dtype = os.environ.get("BENCH_ALLREDUCE_DTYPE", DEFAULT_ALLREDUCE_DTYPE)
+    opts.pin_cpus = os.environ.get("LOCAL_RAY_PIN_CPUS", "0")
     command = "scripts/benchmark.sh" + (" --quick" if opts.quick else "")
     started = time.time()
 
@@ -254,7 +255,7 @@ def main():
     doc = {
         "command": command,
         "settings": {k: getattr(opts, k) for k in ("workers", "repeats", "epochs", "train_samples", "batch_size",
-                                                   "accuracy_epochs", "allreduce_dtype")},
+                                                   "accuracy_epochs", "allreduce_dtype", "pin_cpus")},
         "machine": {"cpu": probes.cpu_model(), "cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(),
                     "cpu_flags": probes.vector_flags()},
         "environment": environment_info(cpus_used=len(os.sched_getaffinity(0))),

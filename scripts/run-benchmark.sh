@@ -29,7 +29,7 @@
 #   RESULTS_DIR=results  where results go: each run in RESULTS_DIR/runs/<id>/, copied up to RESULTS_DIR on success
 #   CHECKPOINT_POLICY=adaptive, MAX_FAILURES=1, INJECT_FAILURE_EPOCH=0 (Ray fault tolerance; see ray_training.py)
 #   ALLREDUCE_DTYPE=float32  what gradients cross workers in: float32, bfloat16 (half the bytes) or float16
-#   LOCAL_RAY_PIN_CPUS=1     --local: each worker's TensorFlow op threads on a CPU of their own (0: anywhere)
+#   LOCAL_RAY_PIN_CPUS=0     --local, an experiment: 1 holds each worker's TensorFlow op threads to a CPU of its own
 #
 # Results of a failed or interrupted run stay in its runs/<id>/ folder; the files in RESULTS_DIR are replaced
 # only by a run that finished.

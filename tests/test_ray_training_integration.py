@@ -22,7 +22,8 @@ COMMON = {"DATASET": "digits", "EPOCHS": "4", "SEED": "3", "CHECKPOINT_POLICY": 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("ray-state")
-    env = start_cluster(str(state), workers=2, cpus=1, port=6490)
+    # With the (opt-in) pinning of each worker's op threads, so that the tests cover it too.
+    env = start_cluster(str(state), workers=2, cpus=1, port=6490, pin_cpus=True)
     yield env
     stop_cluster(str(state))
 

@@ -12,10 +12,11 @@
 
 LOCAL_RAY_PORT="${LOCAL_RAY_PORT:-6390}"
 LOCAL_RAY_START_TIMEOUT="${LOCAL_RAY_START_TIMEOUT:-90}"
-# 1: the threads that run TensorFlow's ops in each worker node's Ray workers are held to CPUs of their own
-# (KIT_WORKER_CPUS in the node's environment, which its workers inherit; training/tf_env.py applies it), as a
-# pod is held to its CPU limit; every other thread and Ray's own processes still run anywhere. 0: no pinning.
-LOCAL_RAY_PIN_CPUS="${LOCAL_RAY_PIN_CPUS:-1}"
+# 1 (an experiment, off by default): the threads that run TensorFlow's ops in each worker node's Ray workers are
+# held to CPUs of their own (KIT_WORKER_CPUS in the node's environment, which its workers inherit;
+# training/tf_env.py applies it), as a pod is held to its CPU limit. Off because in some 1-worker runs
+# model.fit's exit then stalled for 17-34 s, and at the benchmark's batch the gain was within the spread.
+LOCAL_RAY_PIN_CPUS="${LOCAL_RAY_PIN_CPUS:-0}"
 
 local_cluster::_cpu_list() { # INDEX CPUS: the CPU ids worker node INDEX (1-based) gets, or nothing when they run out
   "${REPO_ROOT}/.venv/bin/python" -c '
