@@ -115,6 +115,8 @@ def train_loop_per_worker(config):
                                           checkpoint_seconds=measure_checkpoint_cost(strategy, model, rank),
                                           **config["controller_args"])
 
+    # TensorFlow's op threads exist now that the model is built: the opt-in local pinning can take them.
+    pinned_threads = pin_compute_threads(pinned_cpus) if pinned_cpus else 0
     info = _node_info(ctx)
     info.update({
         "shard_size": int(len(shard)),
@@ -127,7 +129,7 @@ def train_loop_per_worker(config):
         "tf_threads": tf_threads,
         "env_at_start": env_at_start,
         "pinned_cpus": pinned_cpus,
-        "pinned_threads": pin_compute_threads(pinned_cpus) if pinned_cpus else 0,
+        "pinned_threads": pinned_threads,
     })
     if config["record_shards"]:
         info["shard_indices"] = [int(i) for i in shard]

@@ -44,6 +44,7 @@ def limit_malloc_arenas():
 
 
 def available_cpus_set():
+    """The CPU ids this process may run on."""
     try:
         return set(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
