@@ -1,6 +1,7 @@
 """The training loop both scripts share: the same model.fit call, callbacks, progress line and result assembly.
 The baseline calls it in one process; each Ray worker calls it inside MultiWorkerMirroredStrategy."""
 
+import os
 import time
 
 import cpu_usage
@@ -104,3 +105,21 @@ def steady_state_epoch_seconds(history):
         return None
     mid = len(times) // 2
     return times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2
+
+
+def process_start_time(fallback):
+    """When the kernel started this process (Unix time), so start-up costs include the interpreter's own start
+    and the kit's first imports; `fallback` where /proc cannot tell."""
+    try:
+        with open("/proc/self/stat") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])  # since boot, in clock ticks
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return time.time() - age
+    except (OSError, ValueError, IndexError, AttributeError):
+        return fallback
+
+
+def first_epoch_excess(history):
+    """How much longer the first epoch took than a steady one: tf.function tracing and warm-up."""
+    steady = steady_state_epoch_seconds(history)
+    return history[0]["seconds"] - steady if history and steady is not None and len(history) > 1 else None

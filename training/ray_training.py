@@ -238,18 +238,6 @@ class Progress:
                   f"(step {message['step']})", flush=True)
 
 
-def process_start_time(fallback):
-    """When the kernel started this process (Unix time), so start-up costs include the interpreter's own start
-    and the kit's first imports; `fallback` where /proc cannot tell."""
-    try:
-        with open("/proc/self/stat") as handle:
-            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])  # since boot, in clock ticks
-        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
-        return time.time() - age
-    except (OSError, ValueError, IndexError, AttributeError):
-        return fallback
-
-
 def error_summary(err):
     """Ray wraps a worker's exception in its traceback text; the last 'SomeError: message' line is the cause."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
@@ -348,12 +336,14 @@ def main(argv=None):
     fit_returned = time.time()
     progress.finish()
 
+    from fitting import process_start_time
+
     timings = {"process_start": process_start_time(started), "script_start": started, "imports_done": import_done,
                "ray_ready": ray_ready,
                "fit_called": fit_called, "fit_returned": fit_returned}
     result = assemble_result(args, run_id, shape, progress.messages, timings, storage_dir)
     ray.shutdown()
-    result["wall_time_seconds"] = time.time() - started
+    result["wall_time_seconds"] = time.time() - timings["process_start"]
     write_results(args.output, result)
     note = "" if result["accuracy_meaningful"] else " (synthetic data: accuracy is chance)"
     print(f"[ray {args.num_workers}w] done: {result['training_time_seconds']:.1f}s training, test accuracy "

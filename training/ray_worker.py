@@ -37,6 +37,9 @@ def _node_info(ctx):
         "node_ip": ray.util.get_node_ip_address(),
         "node_id": runtime.get_node_id(),
         "hostname": socket.gethostname(),
+        # On Kubernetes a pod's hostname is the pod's name; the node comes from the downward API
+        # (k8s/ray-cluster.yaml sets KIT_NODE_NAME from spec.nodeName). None off Kubernetes.
+        "kubernetes_node": os.environ.get("KIT_NODE_NAME") or None,
         "pid": os.getpid(),
     }
 

@@ -7,7 +7,7 @@ failure_injected, done (each rank, last attempt only).
 """
 
 from evaluation import combine_counts, summarize_counts
-from fitting import steady_state_epoch_seconds
+from fitting import first_epoch_excess
 from results import environment_info, make_result
 
 
@@ -100,7 +100,6 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
     all_epochs = [e for a in attempts for e in a["epochs"]]
     history = rank0["history"]
     checkpointed = [e for e in all_epochs if e.get("checkpointed")]
-    steady = steady_state_epoch_seconds(history)
     sizes = rank0["sizes"]
 
     first_start = attempts[0]["start"]["attempt_started"]
@@ -119,8 +118,15 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
         "command_start_to_first_step_seconds": ((attempts[0]["first_step"] - process_start)
                                                 if attempts[0]["first_step"] else None),
         "first_step_seconds": (attempts[0]["first_step"] - first_fit_call) if attempts[0]["first_step"] else None,
-        "first_epoch_excess_seconds": (history[0]["seconds"] - steady) if history and steady else None,
+        "first_epoch_excess_seconds": first_epoch_excess(history),
         "teardown_seconds": timings["fit_returned"] - rank0["fit_ended"],
+        # The same three spans the baseline records, so compare.py can put the two sides side by side.
+        "command_start_to_fit_seconds": first_fit_call - process_start,
+        "after_fit_seconds": timings["fit_returned"] - rank0["fit_ended"],
+        # Of the teardown: scoring the test shards, then Ray Train ending the worker group.
+        "test_evaluation_seconds": (rank0["time"] - rank0["fit_ended"]) if "time" in rank0 else None,
+        "worker_group_shutdown_seconds": (timings["fit_returned"] - max(d["time"] for d in done)
+                                          if all("time" in d for d in done) else None),
         "max_epoch_pause_seconds": max(epoch_pauses(attempts), default=0.0),
     }
     config = {

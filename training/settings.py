@@ -189,16 +189,45 @@ def validate_environment(environ=None):
         "DATA_DIR": data_dir,
         "ALLREDUCE_DTYPE": one_of("ALLREDUCE_DTYPE", ALLREDUCE_DTYPES),
         "LOCAL_RAY_PIN_CPUS": one_of("LOCAL_RAY_PIN_CPUS", ("0", "1")),
+        "BATCH_SIZE_MODE": one_of("BATCH_SIZE_MODE", BATCH_SIZE_MODES),
+        "LR_SCALING": one_of("LR_SCALING", LR_SCALINGS),
+        "VAL_FRACTION": fraction("VAL_FRACTION"),
+        "EARLY_STOPPING_PATIENCE": non_negative_int("EARLY_STOPPING_PATIENCE"),
+        "INJECT_FAILURE_EPOCH": non_negative_int("INJECT_FAILURE_EPOCH"),
+        "CHECKPOINT_POLICY": _checkpoint_policy,
     }
-    errors = []
+    errors, values = [], {}
     for name, check in checks.items():
         value = environ.get(name, "")
         if value == "":
             continue
         try:
-            check(value)
+            values[name] = check(value)
         except SettingsError as err:
             errors.append(str(err))
+    return errors + (cross_setting_errors(values) if not errors else [])
+
+
+def _checkpoint_policy(text):
+    import checkpoint_policy  # standard library only, like this module
+
+    try:
+        return checkpoint_policy.parse_policy(text)
+    except ValueError as err:
+        raise SettingsError(str(err)) from None
+
+
+def cross_setting_errors(values):
+    """Rules between settings that would otherwise fail only after the baselines had run."""
+    errors = []
+    workers = values.get("NUM_WORKERS", int(DEFAULTS["NUM_WORKERS"]))
+    batch = values.get("BATCH_SIZE", int(DEFAULTS["BATCH_SIZE"]))
+    if values.get("BATCH_SIZE_MODE") == "global" and batch % workers:
+        errors.append(f"BATCH_SIZE must divide evenly among NUM_WORKERS={workers} workers with "
+                      f"BATCH_SIZE_MODE=global, got {batch}")
+    epochs = values.get("EPOCHS", int(DEFAULTS["EPOCHS"]))
+    if values.get("INJECT_FAILURE_EPOCH", 0) > epochs:
+        errors.append(f"INJECT_FAILURE_EPOCH must be at most EPOCHS ({epochs}), got {values['INJECT_FAILURE_EPOCH']}")
     return errors
 
 

@@ -21,9 +21,14 @@ venv::ensure() {
   log::info "Setting up ${venv} with the pinned requirements (first run only; a few minutes)"
   [[ -x "${venv}/bin/python" ]] || "${KIT_PYTHON}" -m venv "${venv}" ||
     die "${EXIT_MISSING_PREREQ}" "could not create a virtualenv with ${KIT_PYTHON} -m venv (on Debian/Ubuntu: apt install python3-venv)"
-  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "${REPO_ROOT}/docker/requirements.txt" -r "${REPO_ROOT}/tests/requirements.txt" ||
-    die "${EXIT_MISSING_PREREQ}" "installing the pinned requirements into ${venv} failed (see pip's output above)"
+  # pip's own output (progress, resolver notes, index warnings) goes to a log; the terminal gets its last lines
+  # only when the install fails.
+  local install_log="${venv}/install.log"
+  if ! "${venv}/bin/python" -m pip install --disable-pip-version-check \
+    -r "${REPO_ROOT}/docker/requirements.txt" -r "${REPO_ROOT}/tests/requirements.txt" >"${install_log}" 2>&1; then
+    tail -n 15 "${install_log}" >&2
+    die "${EXIT_MISSING_PREREQ}" "installing the pinned requirements into ${venv} failed; pip's whole output is in ${install_log}"
+  fi
   echo "${stamp}" >"${venv}/.kit-stamp"
   log::info "Virtualenv ready"
 }
