@@ -4,7 +4,9 @@
 # RayCluster (k8s/ray-cluster.yaml) with the kit's image, which it builds and loads first if the nodes lack it.
 # Waits until KubeRay reports the cluster provisioned and Ray itself sees the head and every worker with its
 # CPUs; on a timeout prints why (Pending for CPU or memory, image pull errors, crash loops) and what to change.
-# Safe to run twice: helm upgrade --install and kubectl apply leave a matching install as it is.
+# Safe to run twice: helm upgrade --install and kubectl apply leave a matching install as it is. After a change
+# (new image tag, other sizes) KubeRay replaces every Ray pod (upgradeStrategy Recreate), and the script waits
+# until each running pod runs the image it applied, which it records on the RayCluster for the benchmark.
 #
 # Usage: scripts/install-ray.sh [--help]
 #
@@ -14,8 +16,10 @@
 #   RAY_NAMESPACE     ray
 #   RAY_CLUSTER_NAME  raybench
 #   KUBERAY_VERSION   1.7.0    Helm chart version of kuberay/kuberay-operator
+#   CLUSTER_PROFILE   default  pod sizes: default (workers 2 CPUs / 4 GiB) or small (1 CPU / 2 GiB, for a
+#                              4-CPU / 8 GiB Docker); the table: python3 scripts/lib/k8s_plan.py table
 #   EXPECTED_WORKERS  2        worker pods the RayCluster asks for (k8s/ray-cluster.yaml replicas)
-#   EXPECTED_WORKER_CPUS 4     CPUs Ray must report across those workers
+#   EXPECTED_WORKER_CPUS (profile's, 4 for default)  CPUs Ray must report across those workers
 #   OPERATOR_TIMEOUT_S 300     wait for the operator
 #   CLUSTER_TIMEOUT_S  900     wait for the RayCluster (image pulls on a first start take minutes)
 #   IMAGE_NAME, IMAGE_TAG      see docker/build-and-push.sh
@@ -27,8 +31,10 @@ readonly CHECKPOINT_SECRET="checkpoint-store"
 
 check_settings() {
   KUBERAY_VERSION="${KUBERAY_VERSION:-1.7.0}"
+  local profile_cpus
+  profile_cpus="$(k8s::profile_value worker_cpus_total)" || exit "${EXIT_BAD_INPUT}"
   EXPECTED_WORKERS="${EXPECTED_WORKERS:-2}"
-  EXPECTED_WORKER_CPUS="${EXPECTED_WORKER_CPUS:-4}"
+  EXPECTED_WORKER_CPUS="${EXPECTED_WORKER_CPUS:-${profile_cpus}}"
   OPERATOR_TIMEOUT_S="${OPERATOR_TIMEOUT_S:-300}"
   CLUSTER_TIMEOUT_S="${CLUSTER_TIMEOUT_S:-900}"
   [[ "${KUBERAY_VERSION}" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
@@ -77,13 +83,31 @@ install_checkpoint_store() {
     die "${EXIT_INFRA}" "kubectl apply -f k8s/checkpoint-store.yaml failed"
 }
 
-# The manifest names a placeholder image and the default cluster name; the install uses the built tag and
-# RAY_CLUSTER_NAME.
+# The manifest names a placeholder image, the default cluster name and the default sizes; the install uses the
+# built tag, RAY_CLUSTER_NAME and CLUSTER_PROFILE.
 rendered_cluster_manifest() {
-  local image="$1"
-  sed -e "s#image: raybench-kit:placeholder#image: ${image}#" \
-    -e "s#^  name: raybench\$#  name: ${RAY_CLUSTER_NAME}#" \
+  k8s::plan render --profile "${CLUSTER_PROFILE}" --image "$1" --cluster-name "${RAY_CLUSTER_NAME}" \
     "${REPO_ROOT}/k8s/ray-cluster.yaml"
+}
+
+# What the benchmark checks the pods against: the reference and, where Docker knows it, the image ID.
+record_applied_image() {
+  local image="$1" image_id
+  image_id="$(docker image inspect --format '{{.Id}}' "${image}" 2>/dev/null)" || image_id=""
+  APPLIED_IMAGE_ID="${image_id}"
+  k8s::kubectl -n "${RAY_NAMESPACE}" annotate raycluster "${RAY_CLUSTER_NAME}" --overwrite \
+    "${K8S_IMAGE_ANNOTATION}=${image}" "${K8S_IMAGE_ID_ANNOTATION}=${image_id}" >/dev/null ||
+    die "${EXIT_INFRA}" "could not record the applied image on RayCluster ${RAY_CLUSTER_NAME}"
+}
+
+# All head and worker pods are running, and each runs the applied image (old pods that KubeRay is replacing
+# still show as Running until they stop).
+pods_run_applied_image() {
+  local running mismatch
+  running="$(k8s::cluster_pod_images | grep -c .)" || return 1
+  ((running >= EXPECTED_WORKERS + 1)) || return 1
+  mismatch="$(k8s::image_mismatch "${APPLIED_IMAGE}" "${APPLIED_IMAGE_ID}")" || return 1
+  [[ -z "${mismatch}" ]]
 }
 
 cluster_provisioned() {
@@ -113,13 +137,16 @@ main() {
   image="$("${REPO_ROOT}/docker/build-and-push.sh" | tee /dev/stderr | tail -n 1)" ||
     die "${EXIT_INFRA}" "could not build or load the image (docker/build-and-push.sh failed above)"
   install_checkpoint_store
-  log::info "Applying RayCluster ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME} with image ${image}"
+  log::info "Applying RayCluster ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME} (profile ${CLUSTER_PROFILE}) with image ${image}"
   rendered_cluster_manifest "${image}" | k8s::kubectl -n "${RAY_NAMESPACE}" apply -f - ||
     die "${EXIT_INFRA}" "kubectl apply of k8s/ray-cluster.yaml failed"
+  APPLIED_IMAGE="${image}"
+  record_applied_image "${image}"
 
   selector="ray.io/cluster=${RAY_CLUSTER_NAME}"
   k8s::wait_or_diagnose "${CLUSTER_TIMEOUT_S}" "RayCluster ${RAY_CLUSTER_NAME} to be provisioned" "${selector}" \
     cluster_provisioned
+  k8s::wait_or_diagnose "${CLUSTER_TIMEOUT_S}" "every Ray pod to run ${image}" "${selector}" pods_run_applied_image
   k8s::wait_or_diagnose "${CLUSTER_TIMEOUT_S}" \
     "Ray to report 1 head and ${EXPECTED_WORKERS} workers with ${EXPECTED_WORKER_CPUS} CPUs" "${selector}" \
     ray_sees_all_workers

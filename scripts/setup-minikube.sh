@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the Minikube cluster the benchmark runs on: MINIKUBE_NODES nodes, each with MINIKUBE_CPUS
 # CPUs and MINIKUBE_MEMORY of memory, on the docker driver; enables metrics-server; waits until every node is
-# Ready; checks that a pod on the first node reaches a pod on the last one; prints the nodes.
-# Safe to run twice: a running profile is reused, a stopped one is started again.
+# Ready; checks that a pod on the first node reaches a pod on the last one; prints the nodes. Before it starts
+# anything it says whether the RayCluster of CLUSTER_PROFILE fits these nodes and Docker (scripts/lib/k8s_plan.py):
+# with the docker driver every node advertises Docker's CPUs and memory to the scheduler, whatever
+# MINIKUBE_CPUS / MINIKUBE_MEMORY say, and those only cap what each node's container may use.
+# Safe to run twice: a running profile is reused, a stopped one is started again (the state comes from
+# `minikube status -o json` and its exit code, never from its messages).
 #
 # Usage: scripts/setup-minikube.sh [--help]
 #
@@ -11,6 +15,7 @@
 #   MINIKUBE_NODES    2          nodes
 #   MINIKUBE_CPUS     4          CPUs per node (each node can use this many of the host's CPUs)
 #   MINIKUBE_MEMORY   8192       MiB per node
+#   CLUSTER_PROFILE   default    the pod sizes install-ray.sh will use (default, small), for the fit check
 #   NODE_READY_TIMEOUT_S 300     how long to wait for the nodes and the connectivity check
 #   NETCHECK_IMAGE    busybox:1.37   image of the two connectivity-check pods
 
@@ -29,7 +34,8 @@ check_settings() {
   require_positive_int NODE_READY_TIMEOUT_S "${NODE_READY_TIMEOUT_S}"
   ((MINIKUBE_NODES >= 2)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_NODES must be at least 2 (the benchmark spreads workers over nodes), got ${MINIKUBE_NODES}"
   ((MINIKUBE_CPUS >= 2)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_CPUS must be at least 2 (minikube's minimum), got ${MINIKUBE_CPUS}"
-  ((MINIKUBE_MEMORY >= 4096)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_MEMORY must be at least 4096 MiB (a worker pod alone asks 4 GiB), got ${MINIKUBE_MEMORY}"
+  ((MINIKUBE_MEMORY >= 2048)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_MEMORY must be at least 2048 MiB (a small-profile worker pod asks 2 GiB), got ${MINIKUBE_MEMORY}"
+  k8s::profile_value workers >/dev/null || exit "${EXIT_BAD_INPUT}"
 }
 
 check_prerequisites() {
@@ -46,6 +52,7 @@ check_host_capacity() {
   local host_cpus host_mib
   host_cpus="$(docker info --format '{{.NCPU}}')"
   host_mib="$(($(docker info --format '{{.MemTotal}}') / 1024 / 1024))"
+  HOST_CPUS="${host_cpus}" HOST_MIB="${host_mib}"
   ((MINIKUBE_CPUS <= host_cpus)) ||
     die "${EXIT_MISSING_PREREQ}" "MINIKUBE_CPUS=${MINIKUBE_CPUS} but Docker has only ${host_cpus} CPUs; lower MINIKUBE_CPUS or give Docker more CPUs"
   ((MINIKUBE_MEMORY <= host_mib)) ||
@@ -56,10 +63,45 @@ check_host_capacity() {
   log::info "Docker has ${host_cpus} CPUs and ${host_mib} MiB; the profile asks ${MINIKUBE_NODES} x (${MINIKUBE_CPUS} CPUs, ${MINIKUBE_MEMORY} MiB)"
 }
 
+# Placed as the scheduler would see it: requests of the kit's pods and of Minikube's own against each node.
+check_fit() {
+  local plan rc=0 line
+  plan="$(k8s::plan fit --profile "${CLUSTER_PROFILE}" --nodes "${MINIKUBE_NODES}" --node-cpus "${MINIKUBE_CPUS}" \
+    --node-memory-mib "${MINIKUBE_MEMORY}" --host-cpus "${HOST_CPUS}" --host-memory-mib "${HOST_MIB}")" || rc=$?
+  while IFS= read -r line; do log::info "Fit (CLUSTER_PROFILE=${CLUSTER_PROFILE}): ${line}"; done <<<"${plan}"
+  if ((rc != 0)); then
+    log::warn "the RayCluster of CLUSTER_PROFILE=${CLUSTER_PROFILE} does not fit what Docker has; a pod would stay Pending. Give Docker more CPUs/memory, or use CLUSTER_PROFILE=small for install-ray.sh (table: python3 scripts/lib/k8s_plan.py table)"
+  fi
+}
+
+# PROFILE_STATE: missing, running or stopped; PROFILE_NODES: nodes minikube reports; PROFILE_HOSTS: their hosts.
+# `minikube status` exits 85 (reason.ExGuestNotFound) for a missing profile, printing a message even with
+# -o json (pkg/minikube/mustload/mustload.go Partial); else -o json prints cluster.Status, one object for one
+# node and a list for more, and the exit code has a bit set for a host, cluster or kubeconfig that is not up
+# (cmd/minikube/cmd/status.go statusJSON, exitCode; minikube v1.32-v1.38).
+read_profile_state() {
+  local out rc=0 parsed
+  out="$(minikube -p "${MINIKUBE_PROFILE}" status -o json 2>/dev/null)" || rc=$?
+  if ((rc == 85)); then
+    PROFILE_STATE=missing PROFILE_NODES=0 PROFILE_HOSTS=""
+    return 0
+  fi
+  parsed="$(python3 -c '
+import json, sys
+doc = json.loads(sys.stdin.read())
+nodes = doc if isinstance(doc, list) else [doc]
+print(len(nodes), ",".join(str(n["Host"]) for n in nodes))' <<<"${out}" 2>/dev/null)" ||
+    die "${EXIT_INFRA}" "minikube status -p ${MINIKUBE_PROFILE} -o json failed (exit ${rc}) without a status; run it yourself to see why"
+  PROFILE_NODES="${parsed%% *}" PROFILE_HOSTS="${parsed#* }"
+  if ((rc == 0)); then PROFILE_STATE=running; else PROFILE_STATE=stopped; fi
+}
+
 start_or_reuse_profile() {
-  local host_state
-  host_state="$(minikube -p "${MINIKUBE_PROFILE}" status --format '{{.Host}}' 2>/dev/null | head -n 1)" || true
-  if [[ "${host_state}" == "Running" ]]; then
+  read_profile_state
+  if [[ "${PROFILE_STATE}" != missing ]] && ((PROFILE_NODES != MINIKUBE_NODES)); then
+    log::warn "profile ${MINIKUBE_PROFILE} has ${PROFILE_NODES} node(s), not MINIKUBE_NODES=${MINIKUBE_NODES}; the sizing settings apply only to a new profile (scripts/cleanup.sh --all, then rerun)"
+  fi
+  if [[ "${PROFILE_STATE}" == running ]]; then
     log::info "Minikube profile ${MINIKUBE_PROFILE} is already running; reusing it"
     return 0
   fi
@@ -69,9 +111,9 @@ start_or_reuse_profile() {
     --nodes "${MINIKUBE_NODES}"
     --cpus "${MINIKUBE_CPUS}"
     --memory "${MINIKUBE_MEMORY}")
-  if [[ -n "${host_state}" ]]; then
+  if [[ "${PROFILE_STATE}" == stopped ]]; then
     # An existing profile keeps the size it was created with; minikube ignores the sizing flags on a restart.
-    log::info "Starting the existing (${host_state}) Minikube profile ${MINIKUBE_PROFILE}"
+    log::info "Starting the existing Minikube profile ${MINIKUBE_PROFILE} (node hosts: ${PROFILE_HOSTS})"
   else
     log::info "Creating Minikube profile ${MINIKUBE_PROFILE}: ${MINIKUBE_NODES} nodes x ${MINIKUBE_CPUS} CPUs x ${MINIKUBE_MEMORY} MiB (a few minutes)"
   fi
@@ -144,6 +186,7 @@ main() {
   check_settings
   check_prerequisites
   check_host_capacity
+  check_fit
   start_or_reuse_profile
   minikube -p "${MINIKUBE_PROFILE}" addons enable metrics-server >/dev/null ||
     log::warn "could not enable metrics-server; 'kubectl top' will not work (the benchmark does not need it)"

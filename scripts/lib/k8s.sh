@@ -20,6 +20,12 @@ RAY_NAMESPACE="${RAY_NAMESPACE:-ray}"
 RAY_CLUSTER_NAME="${RAY_CLUSTER_NAME:-raybench}"
 OPERATOR_NAMESPACE="${OPERATOR_NAMESPACE:-ray-system}"
 IMAGE_NAME="${IMAGE_NAME:-raybench-kit}"
+# Pod sizes of the RayCluster: default (2 workers x 2 CPUs / 4 GiB) or small (2 x 1 CPU / 2 GiB), from
+# scripts/lib/k8s_plan.py.
+CLUSTER_PROFILE="${CLUSTER_PROFILE:-default}"
+# The annotation on the RayCluster in which install-ray.sh records the image it applied (ref and image ID).
+# shellcheck disable=SC2034
+readonly K8S_IMAGE_ANNOTATION="raybench.kit/image" K8S_IMAGE_ID_ANNOTATION="raybench.kit/image-id"
 # Used by the scripts that source this file.
 # shellcheck disable=SC2034
 readonly K8S_HEAD_CONTAINER="ray-head" K8S_WORKER_CONTAINER="ray-worker"
@@ -44,13 +50,43 @@ k8s::pinned_version() {
     "${REPO_ROOT}/docker/requirements.txt"
 }
 
+# k8s::plan ARGS...: scripts/lib/k8s_plan.py (standard library only, so the system python3 runs it).
+k8s::plan() { python3 "${REPO_ROOT}/scripts/lib/k8s_plan.py" "$@"; }
+
+# k8s::profile_value KEY: one size of CLUSTER_PROFILE (worker_cpu, worker_cpus_total, ...); returns 2, the
+# one-line error printed, for an unknown profile.
+k8s::profile_value() {
+  local values
+  values="$(k8s::plan profile "${CLUSTER_PROFILE}")" || return "${EXIT_BAD_INPUT}"
+  sed -n "s/^$1=//p" <<<"${values}"
+}
+
+# k8s::base_image: BASE_IMAGE, or the official Ray image of the pinned Ray for the architecture of Docker's
+# machine (which is the nodes' architecture). Untagged-architecture rayproject/ray tags are amd64 only; arm64
+# ones end in -aarch64. Docker's own answer, because on a Mac `uname -m` says arm64 outside Docker's VM.
+k8s::base_image() {
+  if [[ -n "${BASE_IMAGE:-}" ]]; then
+    printf '%s\n' "${BASE_IMAGE}"
+    return 0
+  fi
+  local arch suffix=""
+  arch="$(docker info --format '{{.Architecture}}' 2>/dev/null)" || arch=""
+  [[ -n "${arch}" ]] || arch="$(uname -m)"
+  case "${arch}" in aarch64 | arm64) suffix="-aarch64" ;; esac
+  printf 'rayproject/ray:%s-py311-cpu%s\n' "$(k8s::pinned_version ray)" "${suffix}"
+}
+
 # k8s::image_ref: IMAGE_NAME:IMAGE_TAG. The default tag carries the pinned Ray and TensorFlow and a hash of
-# everything baked into the image, so changed code gets a new tag and IfNotPresent can never run a stale image.
+# everything that decides the image's content: the files baked in, the build context filter, the base image and
+# the build arguments. Changed input gets a new tag, so IfNotPresent can never run a stale image.
 k8s::image_ref() {
   local tag="${IMAGE_TAG:-}" digest
   if [[ -z "${tag}" ]]; then
-    digest="$(cd "${REPO_ROOT}" && find docker/Dockerfile docker/requirements.txt training -type f \
-      ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-10)"
+    digest="$({
+      cd "${REPO_ROOT}" && find docker/Dockerfile docker/Dockerfile.dockerignore docker/requirements.txt training \
+        -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
+      printf 'BASE_IMAGE=%s\nPREFETCH_CIFAR10=%s\n' "$(k8s::base_image)" "${PREFETCH_CIFAR10:-1}"
+    } | sha256sum | cut -c1-10)"
     tag="ray$(k8s::pinned_version ray)-tf$(k8s::pinned_version tensorflow-cpu)-${digest}"
   fi
   printf '%s:%s\n' "${IMAGE_NAME}" "${tag}"
@@ -125,37 +161,70 @@ k8s::diagnose() {
   } >&2
 }
 
+# Init containers are read as well as the Ray container: KubeRay's wait-gcs-ready runs the same image first, so
+# an image the node cannot get shows up there while the Ray container only says PodInitializing.
 k8s::_diagnose_pod() {
-  local ns="$1" pod="$2" phase waiting
+  local ns="$1" pod="$2" phase scheduled statuses name kind reason message problem=""
   phase="$(k8s::kubectl -n "${ns}" get pod "${pod}" -o jsonpath='{.status.phase}' 2>/dev/null)" || true
-  waiting="$(k8s::kubectl -n "${ns}" get pod "${pod}" \
-    -o jsonpath='{range .status.containerStatuses[*]}{.state.waiting.reason}{" "}{end}' 2>/dev/null)" || true
-  printf '\n# pod %s: phase %s %s\n' "${pod}" "${phase:-unknown}" "${waiting}"
-  case "${phase} ${waiting}" in
-    Pending*ImagePull* | Pending*ErrImage*)
-      printf 'The node cannot get the image. Load it onto every node: docker/build-and-push.sh, then rerun scripts/install-ray.sh\n'
+  scheduled="$(k8s::kubectl -n "${ns}" get pod "${pod}" \
+    -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].status}' 2>/dev/null)" || true
+  statuses="$(k8s::kubectl -n "${ns}" get pod "${pod}" -o jsonpath='{range .status.initContainerStatuses[*]}{.name}{"\t"}init container{"\t"}{.state.waiting.reason}{"\t"}{.state.waiting.message}{"\n"}{end}{range .status.containerStatuses[*]}{.name}{"\t"}container{"\t"}{.state.waiting.reason}{"\t"}{.state.waiting.message}{"\n"}{end}' 2>/dev/null)" || true
+  printf '\n# pod %s: phase %s\n' "${pod}" "${phase:-unknown}"
+  while IFS=$'\t' read -r name kind reason message; do
+    [[ -n "${reason}" ]] || continue
+    printf '  %s %s is waiting: %s %s\n' "${kind}" "${name}" "${reason}" "${message}"
+    case "${reason}" in
+      *ImagePull* | ErrImage* | InvalidImageName) problem="image" ;;
+      CrashLoopBackOff | RunContainerError | CreateContainerError | CreateContainerConfigError)
+        [[ "${problem}" == image ]] || problem="crash ${name}"
+        ;;
+    esac
+  done <<<"${statuses}"
+  case "${problem}" in
+    image)
+      printf 'The node cannot get the image (above: which container, and the image). Load it onto every node: docker/build-and-push.sh, then rerun scripts/install-ray.sh\n'
       ;;
-    *CrashLoopBackOff*)
-      printf 'The container keeps crashing; its last log lines:\n'
-      k8s::kubectl -n "${ns}" logs "${pod}" --all-containers --tail=20 --previous 2>&1 || true
+    crash*)
+      printf 'Container %s keeps failing; its last log lines:\n' "${problem#crash }"
+      k8s::kubectl -n "${ns}" logs "${pod}" -c "${problem#crash }" --tail=20 --previous 2>&1 || true
       ;;
-    Pending*)
-      printf 'Scheduler events (what the pod asked for that no node had):\n'
-      k8s::kubectl -n "${ns}" get events --field-selector "involvedObject.name=${pod}" \
-        -o jsonpath='{range .items[*]}{.reason}: {.message}{"\n"}{end}' 2>&1 || true
-      printf 'Asked for (requests per container): '
-      k8s::kubectl -n "${ns}" get pod "${pod}" \
-        -o jsonpath='{range .spec.containers[*]}{.name} cpu={.resources.requests.cpu} memory={.resources.requests.memory}; {end}' 2>&1 || true
-      printf '\nAvailable on each node (allocatable, and already requested by running pods):\n'
-      k8s::kubectl describe nodes 2>/dev/null |
-        awk '/^Name:/ { print } /^Allocatable:/, /^System Info:/ { if ($1 ~ /^(cpu|memory):$/) print "  allocatable " $0 }
-             /^Allocated resources:/ { grab = 1 } grab && $1 ~ /^(cpu|memory)$/ { print "  requested   " $0 }
-             /^Events:/ { grab = 0 }' || true
-      printf 'Fix: give Minikube more (MINIKUBE_CPUS / MINIKUBE_MEMORY, then scripts/cleanup.sh --all and scripts/setup-minikube.sh), or lower the requests in k8s/ray-cluster.yaml.\n'
+    *)
+      if [[ "${phase}" == Pending && "${scheduled}" != True ]]; then
+        printf 'Not scheduled. Scheduler events:\n'
+        k8s::kubectl -n "${ns}" get events --field-selector "involvedObject.name=${pod}" \
+          -o jsonpath='{range .items[*]}{.reason}: {.message}{"\n"}{end}' 2>&1 || true
+        k8s::plan pending "${ns}/${pod}" <(k8s::kubectl get nodes -o json 2>/dev/null) \
+          <(k8s::kubectl get pods --all-namespaces -o json 2>/dev/null) || true
+      elif [[ "${phase}" == Pending ]]; then
+        printf 'Scheduled, and its containers are still being created (a first image unpack takes minutes).\n'
+      fi
       ;;
   esac
   printf 'Last events (kubectl describe pod %s):\n' "${pod}"
   k8s::kubectl -n "${ns}" describe pod "${pod}" 2>&1 | sed -n '/^Events:/,$p' | tail -n 12 || true
+}
+
+# k8s::cluster_pod_images: "POD<TAB>IMAGE<TAB>IMAGE_ID" for every running Ray container of the RayCluster
+# (init containers aside), one line each.
+k8s::cluster_pod_images() {
+  k8s::kubectl -n "${RAY_NAMESPACE}" get pods -l "$(k8s::_cluster_selector)" --field-selector=status.phase=Running \
+    -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.containers[0].image}{"\t"}{.status.containerStatuses[0].imageID}{"\n"}{end}'
+}
+
+# k8s::image_mismatch WANT_IMAGE WANT_ID: prints each running Ray pod that does not run the image install-ray.sh
+# applied: another image reference, or (when both IDs are known) another image ID. Prints nothing when all match.
+# A containerStatuses imageID is "docker://sha256:..." or "sha256:..." for a loaded image, and a registry
+# digest (name@sha256:...) for a pulled one, which cannot be compared with a local image ID.
+k8s::image_mismatch() {
+  local want="$1" want_id="${2#sha256:}" pod image image_id
+  while IFS=$'\t' read -r pod image image_id; do
+    [[ -n "${pod}" ]] || continue
+    if [[ "${image}" != "${want}" && "${image}" != "docker.io/library/${want}" ]]; then
+      printf '%s runs %s\n' "${pod}" "${image}"
+    elif [[ -n "${want_id}" && -n "${image_id}" && "${image_id}" != *@* && "${image_id##*sha256:}" != "${want_id}" ]]; then
+      printf '%s runs image ID %s, not %s\n' "${pod}" "${image_id##*sha256:}" "${want_id}"
+    fi
+  done < <(k8s::cluster_pod_images)
 }
 
 # k8s::wait_or_diagnose TIMEOUT_S DESCRIPTION SELECTOR CMD...: wait_until, and on timeout print why the pods
