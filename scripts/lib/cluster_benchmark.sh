@@ -8,8 +8,13 @@
 # 3. Ray training from the head pod with `--ray-address auto`, or through the Ray Jobs API (SUBMIT=jobs).
 # Each result JSON is copied into RUN_DIR right after its run; a failed run copies nothing.
 #
-# Settings (besides the training settings EPOCHS BATCH_SIZE LEARNING_RATE SEED DATASET TRAIN_SAMPLES
-# TEST_SAMPLES NUM_WORKERS CPUS_PER_WORKER, passed on as flags):
+# Before any run it checks that every Ray pod runs the image scripts/install-ray.sh last applied (reference and
+# image ID) with the pinned versions. Ctrl-C (or TERM) stops the run in the pod too, and a run left behind by an
+# earlier interrupted one is stopped before a new one starts.
+#
+# Settings: every training setting --local honours reaches the pods as a flag (CLUSTER_BENCHMARK_*_SETTINGS
+# below; unset ones keep the training code's defaults there), or is refused with one line: DATA_DIR (a path on
+# this machine), USE_GPU=1 without GPU worker pods. Besides those:
 #   RAY_NAMESPACE (ray), RAY_CLUSTER_NAME (raybench), KUBE_CONTEXT (= MINIKUBE_PROFILE, raybench)
 #   CPUS_PER_WORKER   default: the CPUs of one worker pod
 #   RUN_TIMEOUT_S     3600  limit for each training run
@@ -25,14 +30,38 @@ readonly CLUSTER_KIT_DIR="/tmp/kit"
 # endpoint from the URI. Credentials come from AWS_* variables the RayCluster sets from a Secret.
 readonly DEFAULT_CHECKPOINT_STORAGE_URI="s3://ray-checkpoints/runs?endpoint_override=checkpoint-store:9000&scheme=http&region=us-east-1&allow_bucket_creation=true"
 
-# Training settings that go to the pods as flags; unset ones keep the training code's own defaults there.
+# Settings both training scripts take (settings.add_training_args, --batch-size), and those of Ray Train only;
+# each reaches the pod as --lower-case-flag VALUE. tests/test_k8s_scripts.py checks that every environment
+# setting of the training scripts is in one of these lists or in CLUSTER_BENCHMARK_OTHER_SETTINGS.
+# shellcheck disable=SC2034  # read by the tests
+readonly -a CLUSTER_BENCHMARK_COMMON_SETTINGS=(EPOCHS BATCH_SIZE LEARNING_RATE SEED DATASET TRAIN_SAMPLES TEST_SAMPLES
+  VAL_FRACTION EARLY_STOPPING_PATIENCE)
+readonly -a CLUSTER_BENCHMARK_RAY_SETTINGS=(BATCH_SIZE_MODE LR_SCALING CHECKPOINT_POLICY CHECKPOINT_BUDGET MTBF_SECONDS
+  MAX_FAILURES INJECT_FAILURE_EPOCH COLLECTIVE ALLREDUCE_DTYPE)
+# Given by this file itself (NUM_WORKERS, CPUS_PER_WORKER, THREADS, the Ray address, the storage, the run id,
+# --use-gpu), kept on this machine (RESULTS_DIR), or refused (DATA_DIR).
+# shellcheck disable=SC2034
+readonly -a CLUSTER_BENCHMARK_OTHER_SETTINGS=(NUM_WORKERS CPUS_PER_WORKER THREADS RAY_ADDRESS STORAGE_PATH RUN_ID
+  USE_GPU RESULTS_DIR DATA_DIR)
+# The pid of the run's `timeout` in a pod (a process-group leader), so an interrupt can stop the whole run there.
+readonly CLUSTER_RUN_PIDFILE="${CLUSTER_KIT_DIR}/run.pid"
+
 cluster_benchmark::_training_flags() {
   local setting flag
-  for setting in EPOCHS BATCH_SIZE LEARNING_RATE SEED DATASET TRAIN_SAMPLES TEST_SAMPLES "$@"; do
+  for setting in "${CLUSTER_BENCHMARK_COMMON_SETTINGS[@]}" "$@"; do
     [[ -n "${!setting:-}" ]] || continue
     flag="--$(tr 'A-Z_' 'a-z-' <<<"${setting}")"
     printf '%s\0%s\0' "${flag}" "${!setting}"
   done
+}
+
+# USE_GPU as --local reads it (training/ray_training.py): 1/true/yes on, 0/false/no/empty off.
+cluster_benchmark::_use_gpu() {
+  case "${USE_GPU:-}" in
+    1 | true | yes) return 0 ;;
+    "" | 0 | false | no) return 1 ;;
+    *) die "${EXIT_BAD_INPUT}" "USE_GPU must be 0 or 1, got '${USE_GPU}' (allowed: 0, 1, true, false, yes, no)" ;;
+  esac
 }
 
 # cluster_benchmark::ray_training_argv: the exact command the head pod runs, NUL-separated (also used by
@@ -43,41 +72,137 @@ cluster_benchmark::ray_training_argv() {
     --storage-path "${CHECKPOINT_STORAGE_URI:-${DEFAULT_CHECKPOINT_STORAGE_URI}}" \
     --output "${CLUSTER_KIT_DIR}/ray_results_${NUM_WORKERS:-2}workers.json"
   # Ray-only settings reach the pod as flags, exactly as --local passes them through the environment.
-  cluster_benchmark::_training_flags BATCH_SIZE_MODE LR_SCALING CHECKPOINT_POLICY CHECKPOINT_BUDGET MTBF_SECONDS \
-    MAX_FAILURES INJECT_FAILURE_EPOCH COLLECTIVE ALLREDUCE_DTYPE
+  cluster_benchmark::_training_flags "${CLUSTER_BENCHMARK_RAY_SETTINGS[@]}"
+  if [[ -n "${RUN_ID:-}" ]]; then printf '%s\0' --run-id "${RUN_ID}-ray"; fi
+  if cluster_benchmark::_use_gpu; then printf '%s\0' --use-gpu; fi
 }
 
 # cluster_benchmark::baseline_argv THREADS OUTPUT_NAME
 cluster_benchmark::baseline_argv() {
   printf '%s\0' python training/baseline_training.py --threads "$1" --output "${CLUSTER_KIT_DIR}/$2"
   cluster_benchmark::_training_flags
+  if [[ -n "${RUN_ID:-}" ]]; then printf '%s\0' --run-id "${RUN_ID}-${2%_results.json}"; fi
 }
 
+# The pods run what install-ray.sh last applied (recorded on the RayCluster), and that image has the pinned
+# packages. A GPU image carries `tensorflow` instead of `tensorflow-cpu`; either is read.
 cluster_benchmark::_check_image_versions() {
-  local head="$1" found want
+  local head="$1" found want applied applied_id mismatch
+  applied="$(k8s::kubectl -n "${RAY_NAMESPACE}" get raycluster "${RAY_CLUSTER_NAME}" \
+    -o jsonpath="{.metadata.annotations.${K8S_IMAGE_ANNOTATION//./\\.}}" 2>/dev/null)" || applied=""
+  [[ -n "${applied}" ]] ||
+    die "${EXIT_INFRA}" "RayCluster ${RAY_CLUSTER_NAME} has no record of the image install-ray.sh applied (annotation ${K8S_IMAGE_ANNOTATION}); rerun scripts/install-ray.sh"
+  applied_id="$(k8s::kubectl -n "${RAY_NAMESPACE}" get raycluster "${RAY_CLUSTER_NAME}" \
+    -o jsonpath="{.metadata.annotations.${K8S_IMAGE_ID_ANNOTATION//./\\.}}" 2>/dev/null)" || applied_id=""
+  mismatch="$(k8s::image_mismatch "${applied}" "${applied_id}")" ||
+    die "${EXIT_INFRA}" "cannot read the images of the Ray pods of ${RAY_CLUSTER_NAME}"
+  [[ -z "${mismatch}" ]] ||
+    die "${EXIT_INFRA}" "not every Ray pod runs ${applied}, the image install-ray.sh last applied ($(tr '\n' ';' <<<"${mismatch}" | sed 's/;$//')); rerun scripts/install-ray.sh and wait for it to finish"
   want="$(k8s::pinned_version ray) $(k8s::pinned_version tensorflow-cpu) $(k8s::pinned_version tf-keras)"
   found="$(k8s::kubectl -n "${RAY_NAMESPACE}" exec "${head}" -c "${K8S_HEAD_CONTAINER}" -- python -c \
-    'from importlib.metadata import version as v; print(v("ray"), v("tensorflow-cpu"), v("tf-keras"))')" ||
+    'import importlib.metadata as m; have = {d.metadata["Name"].lower().replace("_", "-"): d.version for d in m.distributions()}; print(*(next((have[n] for n in names if n in have), "missing") for names in (("ray",), ("tensorflow-cpu", "tensorflow"), ("tf-keras",))))')" ||
     die "${EXIT_INFRA}" "could not read the package versions in pod ${head}"
   [[ "${found}" == "${want}" ]] ||
-    die "${EXIT_INFRA}" "the image in the cluster has ray/tensorflow-cpu/tf-keras '${found}', the pins say '${want}'; run docker/build-and-push.sh and scripts/install-ray.sh"
-  log::info "Image versions match the pins: ray/tensorflow-cpu/tf-keras ${found}"
+    die "${EXIT_INFRA}" "the image in the cluster has ray/tensorflow/tf-keras '${found}', the pins say '${want}'; run docker/build-and-push.sh and scripts/install-ray.sh"
+  log::info "Every Ray pod runs ${applied}; versions match the pins: ray/tensorflow/tf-keras ${found}"
+}
+
+# USE_GPU=1 asks Ray for one GPU per worker, which only worker pods with an nvidia.com/gpu limit have.
+cluster_benchmark::_check_gpus() {
+  local worker="$1" gpus
+  cluster_benchmark::_use_gpu || return 0
+  gpus="$(k8s::kubectl -n "${RAY_NAMESPACE}" get pod "${worker}" \
+    -o jsonpath="{.spec.containers[?(@.name==\"${K8S_WORKER_CONTAINER}\")].resources.limits.nvidia\\.com/gpu}")" || gpus=""
+  [[ "${gpus:-0}" =~ ^[1-9][0-9]*$ ]] ||
+    die "${EXIT_BAD_INPUT}" "USE_GPU=1 needs worker pods with an nvidia.com/gpu limit, and ${worker} has none (the kit's image and k8s/ray-cluster.yaml are CPU-only: see the GPU challenge in docs/EXERCISE.md) (allowed: 0)"
+}
+
+# The worker pods' nodes: one node for all of them means the all-reduce never crosses the pod network.
+cluster_benchmark::_report_worker_nodes() {
+  local nodes count
+  nodes="$(k8s::kubectl -n "${RAY_NAMESPACE}" get pods -l "$(k8s::_cluster_selector),ray.io/node-type=worker" \
+    --field-selector=status.phase=Running -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' 2>/dev/null |
+    sed '/^$/d' | sort -u)" || nodes=""
+  count="$(grep -c . <<<"${nodes}")" || count=0
+  if ((NUM_WORKERS > 1 && count == 1)); then
+    log::warn "every worker pod runs on node ${nodes}: the scheduler found no room on another node (the spread is preferred, not required), so the all-reduce stays inside one node"
+  elif ((count > 0)); then
+    log::info "Worker pods run on nodes: $(tr '\n' ' ' <<<"${nodes}")"
+  fi
+}
+
+# After the Ray run: which Kubernetes node each Ray worker recorded (workers[].kubernetes_node).
+cluster_benchmark::_report_ray_nodes() {
+  local file="$1" nodes
+  nodes="$(python3 - "${file}" <<'PY' 2>/dev/null
+import json, sys
+workers = json.load(open(sys.argv[1])).get("workers") or []
+print(" ".join(str(w.get("kubernetes_node")) for w in workers if isinstance(w, dict) and w.get("kubernetes_node")))
+PY
+)" || nodes=""
+  [[ -n "${nodes}" ]] || return 0
+  log::info "Ray workers ran on Kubernetes nodes: ${nodes}"
+  if ((NUM_WORKERS > 1)) && [[ "$(tr ' ' '\n' <<<"${nodes}" | sort -u | grep -c .)" == 1 ]]; then
+    log::warn "all ${NUM_WORKERS} Ray workers ran on one Kubernetes node (${nodes%% *})"
+  fi
+}
+
+# _stop_remote POD CONTAINER: stops the run recorded in the pod's pid file (its whole process group), if it is
+# still running; returns 0 when it stopped one, 1 when there was none. The pid must still be our `timeout`: a
+# pid from an old file may belong to a Ray process by now.
+# shellcheck disable=SC2016  # expanded by the pod's sh
+cluster_benchmark::_stop_remote() {
+  local pod="$1" container="$2" script
+  script='p=$(cat "$1" 2>/dev/null) || exit 3; case "$p" in "" | *[!0-9]*) exit 3 ;; esac;'
+  script+=' tr "\0" " " <"/proc/$p/cmdline" 2>/dev/null | grep -q "^timeout " || { rm -f "$1"; exit 3; };'
+  script+=' kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; i=0;'
+  script+=' while kill -0 "$p" 2>/dev/null && [ "$i" -lt 15 ]; do sleep 1; i=$((i + 1)); done;'
+  script+=' kill -KILL -- "-$p" 2>/dev/null; rm -f "$1"; exit 0'
+  k8s::kubectl -n "${RAY_NAMESPACE}" exec "${pod}" -c "${container}" -- sh -c "${script}" sh "${CLUSTER_RUN_PIDFILE}" \
+    >/dev/null 2>&1
+}
+
+# The trap of an interrupted run: stop kubectl here and the run in the pod, say so, exit 130.
+cluster_benchmark::_interrupted() {
+  local pod="$1" container="$2" label="$3" local_pid="$4"
+  trap '' INT TERM
+  kill "${local_pid}" 2>/dev/null || true
+  if cluster_benchmark::_stop_remote "${pod}" "${container}"; then
+    log::warn "Interrupted: stopped ${label} in pod ${pod} (its process group); nothing of it keeps running"
+  else
+    log::warn "Interrupted: ${label} in pod ${pod} had already ended"
+  fi
+  exit 130
 }
 
 # _run_in_pod POD CONTAINER LABEL RESULT_NAME RUN_DIR ARGV...: runs ARGV in the pod under RUN_TIMEOUT_S, its
 # output streaming here, then copies /tmp/kit/RESULT_NAME to RUN_DIR (through a temporary name, so a failed copy
 # leaves no half file).
 cluster_benchmark::_run_in_pod() {
-  local pod="$1" container="$2" label="$3" result="$4" run_dir="$5" rc=0
+  local pod="$1" container="$2" label="$3" result="$4" run_dir="$5" rc=0 local_pid restore
   shift 5
   # The real kubectl, not the k8s::kubectl function: `timeout` below can only run a program.
   local -a in_pod=(kubectl --context "${KUBE_CONTEXT}" -n "${RAY_NAMESPACE}" exec "${pod}" -c "${container}" --)
   # A result file left from an earlier run must never be copied out as this run's.
   "${in_pod[@]}" sh -c "mkdir -p ${CLUSTER_KIT_DIR} && rm -f ${CLUSTER_KIT_DIR}/${result}" ||
     die "${EXIT_INFRA}" "cannot run commands in pod ${pod}"
+  if cluster_benchmark::_stop_remote "${pod}" "${container}"; then
+    log::warn "Stopped a run left in pod ${pod} by an earlier interrupted benchmark; it was holding the pod's CPUs"
+  fi
   log::info "[${label}] in pod ${pod}: $*"
-  # The timeout inside the pod stops the training there; the outer one covers a hung kubectl.
-  timeout --kill-after=30 "$((RUN_TIMEOUT_S + 60))" "${in_pod[@]}" timeout "${RUN_TIMEOUT_S}" "$@" || rc=$?
+  # The timeout inside the pod stops the training there; the outer one covers a hung kubectl. kubectl exec
+  # without a TTY never passes a Ctrl-C on, so the pod's `timeout` (a process-group leader) writes its pid for
+  # _stop_remote. In the background with `wait`, so a signal reaches the trap at once.
+  # shellcheck disable=SC2016  # expanded by the pod's sh
+  timeout --kill-after=30 "$((RUN_TIMEOUT_S + 60))" "${in_pod[@]}" \
+    sh -c 'echo "$$" >"$0" && exec "$@"' "${CLUSTER_RUN_PIDFILE}" timeout "${RUN_TIMEOUT_S}" "$@" &
+  local_pid=$!
+  restore="$(trap -p INT TERM)"
+  # shellcheck disable=SC2064  # the values are fixed now, on purpose
+  trap "cluster_benchmark::_interrupted $(printf '%q ' "${pod}" "${container}" "${label}" "${local_pid}")" INT TERM
+  wait "${local_pid}" || rc=$?
+  trap - INT TERM
+  eval "${restore}"
   case "${rc}" in
     0) ;;
     124 | 137) die "${EXIT_INFRA}" "${label} did not finish within RUN_TIMEOUT_S=${RUN_TIMEOUT_S}s; raise RUN_TIMEOUT_S or lower EPOCHS" ;;
@@ -119,11 +244,20 @@ cluster_benchmark::_submit_job() (
     bash -c "exec 3<>/dev/tcp/127.0.0.1/${port}" ||
     die "${EXIT_INFRA}" "port-forward failed: $(tail -n 3 "${run_dir}/.port-forward.log"); is DASHBOARD_LOCAL_PORT=${port} in use?"
   printf -v entrypoint '%q ' "$@"
+  local id submit_pid
+  id="raybench-$(date +%Y%m%d-%H%M%S)"
   local -a submit=("${ray_cli}" job submit --address "http://127.0.0.1:${port}"
-    --submission-id "raybench-$(date +%Y%m%d-%H%M%S)" -- "cd /home/ray && ${entrypoint}")
+    --submission-id "${id}" -- "cd /home/ray && ${entrypoint}")
   log::info "[ray] submitting through the Jobs API: ${entrypoint}"
   local rc=0
-  RAY_AUTH_MODE=token RAY_AUTH_TOKEN="${token}" timeout "${RUN_TIMEOUT_S}" "${submit[@]}" || rc=$?
+  export RAY_AUTH_MODE=token RAY_AUTH_TOKEN="${token}"
+  # `ray job submit` only tails the job's log: a Ctrl-C stops the tailing and the job runs on, so stop it.
+  timeout "${RUN_TIMEOUT_S}" "${submit[@]}" &
+  submit_pid=$!
+  # shellcheck disable=SC2064
+  trap "kill ${submit_pid} 2>/dev/null; $(printf '%q ' "${ray_cli}") job stop --address http://127.0.0.1:${port} ${id} >/dev/null 2>&1 && log::warn 'Interrupted: stopped Ray job ${id}'; exit 130" INT TERM
+  wait "${submit_pid}" || rc=$?
+  trap - INT TERM
   ((rc == 0)) || die "${EXIT_INFRA}" "the Ray job failed or timed out (exit ${rc}); its log is above"
   cluster_benchmark::_copy_out "${head}" "${K8S_HEAD_CONTAINER}" "ray_results_${NUM_WORKERS}workers.json" "${run_dir}"
 )
@@ -145,7 +279,9 @@ cluster_benchmark::run() {
   require_positive_int RUN_TIMEOUT_S "${RUN_TIMEOUT_S}"
   require_positive_int NUM_WORKERS "${NUM_WORKERS}"
   [[ "${SUBMIT:-exec}" =~ ^(exec|jobs)$ ]] || die "${EXIT_BAD_INPUT}" "SUBMIT must be one of exec, jobs, got '${SUBMIT}'"
-  [[ -z "${DATA_DIR:-}" ]] || log::warn "DATA_DIR is a path on this machine; the pods use the CIFAR-10 copy in the image"
+  [[ -z "${DATA_DIR:-}" ]] ||
+    die "${EXIT_BAD_INPUT}" "DATA_DIR is a folder on this machine, which the pods cannot read; they use the CIFAR-10 copy baked into the image (allowed: unset, on the cluster target)"
+  cluster_benchmark::_use_gpu || true
   require_cmd kubectl "${K8S_INSTALL_KUBECTL}"
   k8s::require_cluster
   head="$(k8s::head_pod)" ||
@@ -165,7 +301,9 @@ cluster_benchmark::run() {
   done
   ((NUM_WORKERS <= fits)) ||
     die "${EXIT_BAD_INPUT}" "NUM_WORKERS=${NUM_WORKERS} with CPUS_PER_WORKER=${CPUS_PER_WORKER} does not fit the ${#workers[@]} worker pod(s) of ${RAY_CLUSTER_NAME} (allowed: 1..${fits})"
+  cluster_benchmark::_check_gpus "${workers[0]}"
   cluster_benchmark::_check_image_versions "${head}"
+  cluster_benchmark::_report_worker_nodes
   mkdir -p "${run_dir}"
 
   cluster_benchmark::_read_argv argv cluster_benchmark::baseline_argv "${CPUS_PER_WORKER}" baseline_results.json
@@ -186,4 +324,5 @@ cluster_benchmark::run() {
     cluster_benchmark::_run_in_pod "${head}" "${K8S_HEAD_CONTAINER}" "ray, ${NUM_WORKERS} workers" \
       "ray_results_${NUM_WORKERS}workers.json" "${run_dir}" "${argv[@]}"
   fi
+  cluster_benchmark::_report_ray_nodes "${run_dir}/ray_results_${NUM_WORKERS}workers.json"
 }
