@@ -10,7 +10,7 @@
 #   MINIKUBE_PROFILE  raybench        the Minikube profile whose nodes get the image
 #   IMAGE_NAME        raybench-kit    image repository name
 #   IMAGE_TAG         ray<ray>-tf<tf>-<content hash>   never `latest`
-#   BASE_IMAGE        rayproject/ray:<pinned ray>-py311-cpu
+#   BASE_IMAGE        rayproject/ray:<pinned ray>-py311-cpu, with -aarch64 when Docker runs on arm64
 #   PREFETCH_CIFAR10  1               0 = do not bake CIFAR-10 into the image (pods then download it)
 #   FORCE_BUILD       0               1 = build and load even when every node has the tag
 
@@ -19,6 +19,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/k8s.sh"
 # k8s::image_ref stores images as docker.io/library/<name> on the nodes; crictl resolves the short name.
 node_has_image() {
   minikube -p "${MINIKUBE_PROFILE}" ssh -n "$1" -- sudo crictl inspecti "$2" >/dev/null 2>&1
+}
+
+# The build context holds only what the Dockerfile copies. BuildKit would honour Dockerfile.dockerignore, the
+# classic builder reads only <context>/.dockerignore: a copy of the repository root would then send .venv and
+# results/ (gigabytes) to the daemon. The copy is filtered by the same .dockerignore either way.
+stage_context() {
+  local dir="$1"
+  mkdir -p "${dir}/docker"
+  cp "${REPO_ROOT}/docker/Dockerfile" "${REPO_ROOT}/docker/requirements.txt" "${dir}/docker/"
+  cp "${REPO_ROOT}/docker/Dockerfile.dockerignore" "${dir}/.dockerignore"
+  (cd "${REPO_ROOT}" && tar -cf - --exclude='__pycache__' --exclude='*.pyc' training) | tar -xf - -C "${dir}"
 }
 
 profile_nodes() {
@@ -49,12 +60,17 @@ main() {
     return 0
   fi
 
+  local context
+  context="$(mktemp -d "${TMPDIR:-/tmp}/raybench-build.XXXXXX")"
+  # shellcheck disable=SC2064  # the folder is fixed now
+  trap "rm -rf '${context}'" EXIT
+  stage_context "${context}"
   local -a build=(docker build
-    --file "${REPO_ROOT}/docker/Dockerfile"
-    --build-arg "BASE_IMAGE=${BASE_IMAGE:-rayproject/ray:$(k8s::pinned_version ray)-py311-cpu}"
+    --file "${context}/docker/Dockerfile"
+    --build-arg "BASE_IMAGE=$(k8s::base_image)"
     --build-arg "PREFETCH_CIFAR10=${PREFETCH_CIFAR10:-1}"
     --tag "${image}"
-    "${REPO_ROOT}")
+    "${context}")
   log::info "Building ${image} (the first build downloads the ~2 GB Ray base image and the pinned packages)"
   "${build[@]}" || die "${EXIT_INFRA}" "docker build failed; its output is above"
   log::info "Loading ${image} onto every node of profile ${MINIKUBE_PROFILE}"

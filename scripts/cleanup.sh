@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Removes what scripts/install-ray.sh made: the RayJob and RayCluster, the checkpoint store, the KubeRay
-# operator (helm uninstall) and both namespaces. With --all it also deletes the Minikube profile.
+# operator (helm uninstall) and both namespaces. With --all it also deletes the Minikube profile. With --images it
+# first removes the kit's images (IMAGE_NAME:*) from every node (minikube image rm) and their multi-GB tarballs
+# from Minikube's cache on this machine (minikube cache delete; `minikube image load` leaves one per tag there,
+# and deleting the profile does not remove them).
 # Works from any partial state: whatever is already gone is skipped, and an unreachable cluster only skips the
 # Kubernetes steps. Never touches results/.
 #
-# Usage: scripts/cleanup.sh [--all] [--help]
+# Usage: scripts/cleanup.sh [--all] [--images] [--help]
 #
 # Settings:
 #   MINIKUBE_PROFILE  raybench   profile deleted by --all
@@ -12,6 +15,7 @@
 #   RAY_NAMESPACE     ray
 #   RAY_CLUSTER_NAME  raybench
 #   OPERATOR_NAMESPACE ray-system
+#   IMAGE_NAME        raybench-kit   the images --images removes
 #   DELETE_TIMEOUT_S  300        wait for the namespaces to go
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s.sh"
@@ -59,17 +63,44 @@ delete_profile() {
   fi
 }
 
+# The kit's image references on the nodes ("docker.io/library/raybench-kit:<tag>" or without the prefix), plus
+# the one this checkout builds (its cache tarball may outlive the nodes).
+kit_images() {
+  {
+    minikube -p "${MINIKUBE_PROFILE}" image ls --format short 2>/dev/null |
+      sed -n "s#^\(docker\.io/library/\)\{0,1\}\(${IMAGE_NAME}:[^[:space:]]*\)\$#\2#p" || true
+    k8s::image_ref
+  } | sort -u
+}
+
+delete_images() {
+  require_cmd minikube "${K8S_INSTALL_MINIKUBE}"
+  local image on_nodes=0
+  while IFS= read -r image; do
+    [[ -n "${image}" ]] || continue
+    if minikube -p "${MINIKUBE_PROFILE}" image rm "${image}" >/dev/null 2>&1; then
+      on_nodes=$((on_nodes + 1))
+    fi
+    # Fails when no tarball of that tag is cached, which is fine.
+    minikube cache delete "${image}" >/dev/null 2>&1 || true
+  done < <(kit_images)
+  log::info "Removed ${on_nodes} ${IMAGE_NAME} image(s) from the nodes and their tarballs from Minikube's cache"
+}
+
 main() {
-  local all=0
-  case "${1:-}" in
-    --help | -h) usage_from_header "$0"; exit 0 ;;
-    --all) all=1 ;;
-    "") ;;
-    *) die "${EXIT_BAD_INPUT}" "unknown argument '$1' (allowed: --all, --help)" ;;
-  esac
-  [[ $# -le 1 ]] || die "${EXIT_BAD_INPUT}" "too many arguments (allowed: --all, --help)"
+  local all=0 images=0 arg
+  for arg in "$@"; do
+    case "${arg}" in
+      --help | -h) usage_from_header "$0"; exit 0 ;;
+      --all) all=1 ;;
+      --images) images=1 ;;
+      *) die "${EXIT_BAD_INPUT}" "unknown argument '${arg}' (allowed: --all, --images, --help)" ;;
+    esac
+  done
   DELETE_TIMEOUT_S="${DELETE_TIMEOUT_S:-300}"
   require_positive_int DELETE_TIMEOUT_S "${DELETE_TIMEOUT_S}"
+  # Before the profile goes: its nodes are where the tags are listed.
+  ((images == 0)) || delete_images
 
   if cluster_reachable; then
     delete_ray_resources
@@ -81,6 +112,7 @@ main() {
     log::warn "cluster of context ${KUBE_CONTEXT} is not reachable; nothing to remove from it (start it with scripts/setup-minikube.sh, or use --all)"
   fi
   ((all == 0)) || delete_profile
+  ((images == 1)) || log::info "The kit's images stay on the nodes and in Minikube's cache (several GB each); scripts/cleanup.sh --images removes them"
   log::info "Cleanup done; results/ was left as it is"
 }
 

@@ -9,7 +9,9 @@
 # Settings:
 #   KILL_AFTER_S       0          seconds to wait before deleting
 #   WORKER_POD         (first running worker pod, by name)   the pod to delete
-#   GRACE_PERIOD_S     0          0 = killed at once, like a lost node; more lets Ray shut the worker down
+#   GRACE_PERIOD_S     0          0 = killed at once, like a lost node (kubectl delete --grace-period=0
+#                                 --force: kubectl turns a 0 without --force into 1 s); more lets Ray shut the
+#                                 worker down (SIGTERM, then SIGKILL after that many seconds)
 #   WAIT_FOR_REPLACEMENT 1        1 = wait until the RayCluster has its workers running again
 #   REPLACEMENT_TIMEOUT_S 300
 #   RAY_NAMESPACE (ray), RAY_CLUSTER_NAME (raybench), KUBE_CONTEXT (raybench)
@@ -49,9 +51,15 @@ main() {
     die "${EXIT_BAD_INPUT}" "WORKER_POD=${VICTIM} is not a running worker pod of ${RAY_CLUSTER_NAME} (allowed: $(tr '\n' ' ' <<<"${pods}"))"
   WORKERS_BEFORE="$(grep -c . <<<"${pods}")"
   node="$(k8s::kubectl -n "${RAY_NAMESPACE}" get pod "${VICTIM}" -o jsonpath='{.spec.nodeName}')" || node="?"
-  log::info "Deleting worker pod ${VICTIM} on node ${node} (grace period ${GRACE_PERIOD_S}s)"
-  k8s::kubectl -n "${RAY_NAMESPACE}" delete pod "${VICTIM}" --grace-period="${GRACE_PERIOD_S}" --wait=false ||
-    die "${EXIT_INFRA}" "could not delete pod ${VICTIM}"
+  local -a delete=(k8s::kubectl -n "${RAY_NAMESPACE}" delete pod "${VICTIM}" --grace-period="${GRACE_PERIOD_S}" --wait=false)
+  # kubectl refuses --force with a grace period above 0.
+  ((GRACE_PERIOD_S > 0)) || delete+=(--force)
+  "${delete[@]}" >/dev/null 2>&1 || die "${EXIT_INFRA}" "could not delete pod ${VICTIM}"
+  if ((GRACE_PERIOD_S == 0)); then
+    log::info "Force-deleted worker pod ${VICTIM} on node ${node}: no grace period, no SIGTERM first; the API object is gone now and the kubelet kills its containers as soon as it sees that"
+  else
+    log::info "Deleted worker pod ${VICTIM} on node ${node}: SIGTERM now, SIGKILL after ${GRACE_PERIOD_S}s if Ray has not stopped"
+  fi
   [[ "${WAIT_FOR_REPLACEMENT:-1}" == "1" ]] || return 0
   k8s::wait_or_diagnose "${REPLACEMENT_TIMEOUT_S}" "KubeRay to replace ${VICTIM}" "ray.io/cluster=${RAY_CLUSTER_NAME}" \
     replacement_running
