@@ -4,8 +4,12 @@ Each test sets up what the cluster answers (rules), runs one script, and checks 
 exit code, the one `error:` line, and the calls that matter (pinned chart version, namespaces, context).
 """
 
+import json
+import os
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -28,8 +32,32 @@ def reachable(world):
     return world.on("kubectl", "*get --raw=/readyz*", 0)
 
 
-def ray_cluster_running(world, worker_cpus="2", versions="2.60.0 2.21.0 2.21.0"):
+def image_ref(world, **settings):
+    """The image reference the scripts compute in this world (the content hash of this checkout)."""
+    out = world.run_bash("source scripts/lib/k8s.sh && k8s::image_ref", **settings)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def pods_run(world, image, image_id="", pods=None):
+    """The running Ray pods (head and workers) report running `image` (and `image_id`)."""
+    rows = [f"{pod}\t{image}\t{image_id}" for pod in (pods or [HEAD, *WORKERS])]
+    world.on("kubectl", "*containerStatuses?0?.imageID*", 0, "\n".join(rows))
+    return world
+
+
+def applied_image(world, image, image_id=""):
+    """The RayCluster records `image` as the one install-ray.sh applied."""
+    world.on("kubectl", "*get raycluster raybench*kit/image-id}*", 0, image_id)
+    world.on("kubectl", "*get raycluster raybench*kit/image}*", 0, image)
+    return world
+
+
+def ray_cluster_running(world, worker_cpus="2", versions="2.60.0 2.21.0 2.21.0", image=None):
     reachable(world)
+    image = image or image_ref(world)
+    applied_image(world, image)
+    pods_run(world, image)
     world.on("kubectl", "*ray.io/node-type=head*", 0, HEAD)
     world.on("kubectl", "*ray.io/node-type=worker*", 0, "\n".join(WORKERS))
     world.on("kubectl", "*resources.limits.cpu*", 0, worker_cpus)
@@ -105,10 +133,12 @@ def test_setup_rejects_bad_settings(world, setting, value):
 
 def test_setup_creates_the_profile_and_checks_pods_reach_across_nodes(world):
     docker_host(world)
-    world.on("minikube", "*status --format {{.Host}}", 85, "")  # no such profile yet
+    world.minikube_profile("missing")
     healthy_nodes(world)
     result = world.run_script("scripts/setup-minikube.sh")
     assert result.returncode == 0, result.stderr
+    assert "Creating Minikube profile raybench" in result.stdout
+    assert "not found" not in result.stdout + result.stderr  # minikube's message is never read as a state
     start = world.called_with("minikube", "start")
     assert len(start) == 1
     for words in (["--profile", "raybench"], ["--nodes", "2"], ["--cpus", "4"], ["--memory", "8192"]):
@@ -123,7 +153,7 @@ def test_setup_creates_the_profile_and_checks_pods_reach_across_nodes(world):
 
 def test_setup_reuses_a_running_profile(world):
     docker_host(world)
-    world.on("minikube", "*status --format {{.Host}}", 0, "Running")
+    world.minikube_profile("running")
     healthy_nodes(world)
     result = world.run_script("scripts/setup-minikube.sh")
     assert result.returncode == 0, result.stderr
@@ -131,9 +161,33 @@ def test_setup_reuses_a_running_profile(world):
     assert world.called_with("minikube", "start") == []
 
 
+@pytest.mark.parametrize("state", ["stopped", "apiserver-stopped"])
+def test_setup_starts_an_existing_profile_that_is_not_fully_up(world, state):
+    docker_host(world)
+    world.minikube_profile(state)
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh")
+    assert result.returncode == 0, result.stderr
+    assert "Starting the existing Minikube profile raybench (node hosts: " in result.stdout
+    assert "Profile" not in result.stdout.split("Starting the existing")[1].splitlines()[0]
+    assert len(world.called_with("minikube", "start")) == 1
+
+
+def test_setup_state_comes_from_the_exit_code_and_json_not_the_message(world):
+    """Defect 2: the first run printed 'Starting the existing (* Profile "raybench" not found ...) profile'."""
+    docker_host(world)
+    world.minikube_profile("missing")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh")
+    assert result.returncode == 0, result.stderr
+    assert "Starting the existing" not in result.stdout
+    status = world.called_with("minikube", "status")
+    assert status and all("-o" in c and c[c.index("-o") + 1] == "json" for c in status)
+
+
 def test_setup_fails_clearly_when_pods_cannot_reach_each_other(world):
     docker_host(world)
-    world.on("minikube", "*status --format {{.Host}}", 0, "Running")
+    world.minikube_profile("running")
     world.on("kubectl", "*get pod client -o jsonpath={.status.phase}", 0, "Failed")
     healthy_nodes(world)
     result = world.run_script("scripts/setup-minikube.sh", NODE_READY_TIMEOUT_S=1)
@@ -224,30 +278,116 @@ def test_install_reports_a_helm_failure(world):
     assert_one_line_error(world.run_script("scripts/install-ray.sh"), 4, "helm could not install")
 
 
-def test_install_explains_pods_pending_for_cpu_until_timeout(world):
+def node_json(name, cpu="4", memory="8010000Ki"):
+    return {"metadata": {"name": name}, "status": {"allocatable": {"cpu": cpu, "memory": memory}}}
+
+
+def pod_json(ns, name, node, cpu, memory, phase="Running"):
+    return {"metadata": {"namespace": ns, "name": name}, "status": {"phase": phase},
+            "spec": {"nodeName": node, "containers": [{"resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}
+
+
+def pending_world(world):
     install_world(world, provisioned="False")
     world.on("kubectl", "*get pods -l ray.io/cluster=raybench -o jsonpath=*", 0, WORKERS[0])
     world.on("kubectl", "*jsonpath={.status.phase}", 0, "Pending")
+    return world
+
+
+def test_install_explains_pods_pending_for_cpu_until_timeout(world):
+    """Defect 3: the diagnosis says what is short on each node, and that MINIKUBE_CPUS cannot add any."""
+    pending_world(world)
+    world.on("kubectl", "*PodScheduled*", 0, "False")
     world.on("kubectl", "*get events*", 0, "FailedScheduling: 0/2 nodes are available: 2 Insufficient cpu.")
-    world.on("kubectl", "*resources.requests.cpu*", 0, "ray-worker cpu=2 memory=4Gi; ")
-    world.on("kubectl", "*describe nodes", 0,
-             "Name: raybench-m02\nAllocatable:\n  cpu: 4\n  memory: 8010000Ki\nSystem Info:\n"
-             "Allocated resources:\n  Resource Requests Limits\n  cpu 3 (75%) 3 (75%)\n  memory 6Gi (78%) 6Gi\nEvents:")
+    nodes = {"items": [node_json("raybench"), node_json("raybench-m02")]}
+    pods = {"items": [pod_json("kube-system", "etcd", "raybench", "3", "1Gi"),
+                      pod_json("ray", "raybench-head-abcde", "raybench-m02", "1", "2Gi"),
+                      pod_json("ray", "raybench-workers-worker-bbbbb", "raybench-m02", "2", "4Gi"),
+                      pod_json("ray", WORKERS[0], "", "2", "4Gi", phase="Pending")]}
+    world.on("kubectl", "*get nodes -o json", 0, json.dumps(nodes))
+    world.on("kubectl", "*get pods --all-namespaces -o json", 0, json.dumps(pods))
     result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
     assert_one_line_error(result, 4, "timed out", "RayCluster raybench to be provisioned")
-    for shown in ("Insufficient cpu", "cpu=2 memory=4Gi", "allocatable   cpu: 4", "requested     cpu 3 (75%)",
-                  "MINIKUBE_CPUS"):
+    for shown in ("Insufficient cpu", f"{WORKERS[0]} asks for 2 CPUs and 4.00 GiB",
+                  "node raybench: allocatable 4 CPUs / 7.64 GiB, free 1 CPUs / 6.64 GiB: short of 1 CPUs",
+                  "node raybench-m02: allocatable 4 CPUs / 7.64 GiB, free 1 CPUs / 1.64 GiB: short of 1 CPUs and "
+                  "2.36 GiB", "What is short: cpu and memory", "issue 16635", "CLUSTER_PROFILE=small"):
         assert shown in result.stderr, shown
+    assert "give Minikube more" not in result.stderr
 
 
 def test_install_names_an_image_pull_error(world):
-    install_world(world, provisioned="False")
-    world.on("kubectl", "*get pods -l ray.io/cluster=raybench -o jsonpath=*", 0, WORKERS[0])
-    world.on("kubectl", "*jsonpath={.status.phase}", 0, "Pending")
-    world.on("kubectl", "*state.waiting.reason*", 0, "ErrImageNeverPull ")
+    pending_world(world)
+    world.on("kubectl", "*state.waiting.reason*", 0,
+             "ray-worker\tcontainer\tErrImageNeverPull\tContainer image is not present with pull policy of Never")
     result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
     assert result.returncode == 4
     assert "docker/build-and-push.sh" in result.stderr
+
+
+def test_install_reads_init_container_image_pull_errors(world):
+    """Defect 6: KubeRay's wait-gcs-ready init container fails the pull first; that is not a CPU shortage."""
+    pending_world(world)
+    world.on("kubectl", "*PodScheduled*", 0, "True")
+    world.on("kubectl", "*state.waiting.reason*", 0,
+             "wait-gcs-ready\tinit container\tImagePullBackOff\tBack-off pulling image \"raybench-kit:x\"\n"
+             "ray-worker\tcontainer\tPodInitializing\t")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert result.returncode == 4
+    assert "init container wait-gcs-ready is waiting: ImagePullBackOff" in result.stderr
+    assert "cannot get the image" in result.stderr and "docker/build-and-push.sh" in result.stderr
+    assert "Not scheduled" not in result.stderr and "CLUSTER_PROFILE=small" not in result.stderr
+    jsonpaths = [c for c in world.calls("kubectl") if any("initContainerStatuses" in a for a in c)]
+    assert jsonpaths
+
+
+def test_install_shows_the_log_of_a_crashing_init_container(world):
+    pending_world(world)
+    world.on("kubectl", "*state.waiting.reason*", 0, "wait-gcs-ready\tinit container\tCrashLoopBackOff\tback-off")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert result.returncode == 4
+    assert world.called_with("kubectl", "logs", WORKERS[0], "-c", "wait-gcs-ready", "--previous")
+
+
+def test_install_applies_recreate_and_waits_until_every_pod_runs_the_new_image(world):
+    """Defect 1: a re-install after a change must replace the pods; old pods keep the install waiting."""
+    install_world(world)
+    new = image_ref(world)
+    world.rules = [r for r in world.rules if "imageID" not in r[1]]
+    pods_run(world, "raybench-kit:ray2.60.0-tf2.21.0-0ld0ld0ld0")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, f"every Ray pod to run {new}")
+    applied = world.stdin_text()
+    assert "upgradeStrategy:\n    type: Recreate\n" in applied
+    annotate = world.called_with("kubectl", "annotate", "raycluster", "raybench", "--overwrite")
+    assert annotate and f"raybench.kit/image={new}" in annotate[0]
+
+
+def test_install_records_the_image_and_finishes_once_the_pods_run_it(world):
+    install_world(world)
+    world.on("docker", "image inspect*", 0, "sha256:" + "ab" * 32)
+    world.rules = [r for r in world.rules if "imageID" not in r[1]]
+    pods_run(world, image_ref(world), "docker://sha256:" + "ab" * 32)
+    result = world.run_script("scripts/install-ray.sh")
+    assert result.returncode == 0, result.stderr
+    annotate = world.called_with("kubectl", "annotate", "raycluster", "raybench")
+    assert "raybench.kit/image-id=sha256:" + "ab" * 32 in annotate[0]
+
+
+def test_install_small_profile_applies_smaller_pods_and_expects_their_cpus(world):
+    install_world(world)
+    world.rules = [r for r in world.rules if "import ray" not in r[1]]
+    world.on("kubectl", "*exec * import ray*", 0, "nodes=3 worker_nodes=2 worker_cpus=2")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_PROFILE="small")
+    assert result.returncode == 0, result.stderr
+    applied = world.stdin_text()
+    assert applied.count('{cpu: "1", memory: 2Gi}') == 2 and '{cpu: "2", memory: 4Gi}' not in applied
+
+
+def test_install_rejects_an_unknown_profile(world):
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_PROFILE="huge")
+    assert_one_line_error(result, 2, "CLUSTER_PROFILE", "allowed: default, small")
+    assert world.calls("helm") == []
 
 
 # --- cleanup.sh --------------------------------------------------------------------------------------------
@@ -390,3 +530,238 @@ def test_benchmark_without_head_pod_points_to_install(world, tmp_path):
 def test_benchmark_rejects_unknown_submit_mode(world, tmp_path):
     result = world.run_bash(RUN, str(tmp_path / "run"), SUBMIT="ssh")
     assert_one_line_error(result, 2, "SUBMIT", "exec, jobs")
+
+
+# --- issue 12: the defects a real cluster would hit --------------------------------------------------------
+
+def test_benchmark_refuses_pods_that_run_another_image_than_install_applied(world, tmp_path):
+    """Defect 1: pods left running the old code after a re-install must not be benchmarked."""
+    benchmark_world(world)
+    world.rules = [r for r in world.rules if "imageID" not in r[1]]
+    pods_run(world, "raybench-kit:ray2.60.0-tf2.21.0-0ld0ld0ld0")
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "not every Ray pod runs", "install-ray.sh", HEAD)
+    assert [c for c in world.calls("kubectl") if "training/ray_training.py" in c] == []
+
+
+def test_benchmark_refuses_pods_whose_image_id_differs(world, tmp_path):
+    benchmark_world(world)
+    image = image_ref(world)
+    world.rules = [r for r in world.rules if "imageID" not in r[1] and "kit/image" not in r[1]]
+    applied_image(world, image, "sha256:" + "ab" * 32)
+    pods_run(world, image, "docker://sha256:" + "cd" * 32)
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "image ID", "cd" * 32)
+
+
+def test_benchmark_refuses_a_cluster_without_the_install_record(world, tmp_path):
+    benchmark_world(world)
+    world.rules = [r for r in world.rules if "kit/image" not in r[1]]
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "raybench.kit/image", "install-ray.sh")
+
+
+def _training_settings():
+    """Every environment setting the training entry points read (argparse defaults from env("NAME"...))."""
+    import re
+    names = set()
+    for path in ("training/settings.py", "training/ray_training.py", "training/baseline_training.py"):
+        names |= set(re.findall(r'\benv\("([A-Z_]+)"', (REPO_ROOT / path).read_text()))
+    return names
+
+
+def test_every_training_setting_reaches_the_pods_or_is_handled():
+    """Defect 8: a setting --local honours may not be dropped silently on the cluster path."""
+    out = subprocess.run(["bash", "-c", 'source scripts/lib/cluster_benchmark.sh && printf "%s\\n" '
+                          '"${CLUSTER_BENCHMARK_COMMON_SETTINGS[@]}" "${CLUSTER_BENCHMARK_RAY_SETTINGS[@]}" '
+                          '"${CLUSTER_BENCHMARK_OTHER_SETTINGS[@]}"'], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    handled = set(out.stdout.split())
+    assert {"USE_GPU", "VAL_FRACTION", "EARLY_STOPPING_PATIENCE"} <= _training_settings()
+    assert _training_settings() - handled == set()
+
+
+def test_benchmark_passes_val_fraction_patience_and_run_id_to_both_runs(world, tmp_path):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), VAL_FRACTION="0.2", EARLY_STOPPING_PATIENCE="3",
+                            MAX_FAILURES="2", RUN_ID="r1")
+    assert result.returncode == 0, result.stderr
+    baseline, ray_run = [c for c in world.calls("kubectl") if "exec" in c and "python" in c and "timeout" in c]
+    for run in (baseline, ray_run):
+        assert run[run.index("--val-fraction") + 1] == "0.2"
+        assert run[run.index("--early-stopping-patience") + 1] == "3"
+    assert ray_run[ray_run.index("--max-failures") + 1] == "2" and "--max-failures" not in baseline
+    assert ray_run[ray_run.index("--run-id") + 1] == "r1-ray"
+    assert baseline[baseline.index("--run-id") + 1] == "r1-baseline"
+
+
+def test_benchmark_refuses_use_gpu_without_gpu_pods(world, tmp_path):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), USE_GPU="1")
+    assert_one_line_error(result, 2, "USE_GPU=1", "nvidia.com/gpu", "allowed: 0")
+    assert [c for c in world.calls("kubectl") if "timeout" in c] == []
+
+
+def test_benchmark_passes_use_gpu_to_gpu_pods_and_reads_gpu_tensorflow(world, tmp_path):
+    benchmark_world(world)
+    world.rules.insert(0, ("kubectl", "*nvidia?.com/gpu*", "0", "1"))
+    result = world.run_bash(RUN, str(tmp_path / "run"), USE_GPU="1")
+    assert result.returncode == 0, result.stderr
+    ray_run = [c for c in world.calls("kubectl") if "training/ray_training.py" in c][-1]
+    assert "--use-gpu" in ray_run
+    probe = [c for c in world.calls("kubectl") if any("importlib.metadata" in a for a in c)][0]
+    assert '"tensorflow-cpu", "tensorflow"' in probe[-1]
+
+
+@pytest.mark.parametrize("setting,value", [("USE_GPU", "maybe"), ("DATA_DIR", "/data/cifar")])
+def test_benchmark_refuses_settings_the_pods_cannot_take(world, tmp_path, setting, value):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), **{setting: value})
+    assert_one_line_error(result, 2, setting, "allowed:")
+
+
+def _blocking_kubectl(world, marker):
+    """Replaces the stub kubectl by one that, for a call with `marker`, records it and then blocks (like a
+    training run in a pod); every other call goes to the stub."""
+    stub = world.bin / "kubectl"
+    stub.unlink()
+    stub.write_text("#!/usr/bin/env bash\n"
+                    f'if [[ " $* " == *" {marker} "* ]]; then echo started >>"$STUB_LOG.blocked"; sleep 60; exit 0; fi\n'
+                    f'exec "{REPO_ROOT}/tests/k8s_stubs/kubectl" "$@"\n')
+    stub.chmod(0o755)
+
+
+def test_benchmark_interrupt_stops_the_run_in_the_pod(world, tmp_path):
+    """Defect 7: Ctrl-C must stop the training in the pod, not only the local kubectl."""
+    benchmark_world(world)
+    _blocking_kubectl(world, "training/baseline_training.py")
+    world.rules_file.write_text("")
+    world.run_bash("true")  # writes the rules file
+    proc = subprocess.Popen(["bash", "-c", RUN, "bash", str(tmp_path / "run")], cwd=REPO_ROOT, env=world.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    blocked = world.log.parent / "calls.log.blocked"
+    deadline = time.monotonic() + 60
+    while not blocked.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert blocked.exists(), "the baseline never started"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 20  # not after the 60 s "run"
+    assert proc.returncode == 130, err
+    assert "Interrupted: stopped baseline" in err and WORKERS[0] in err
+    stops = [c for c in world.calls("kubectl") if "exec" in c and any("kill -TERM" in a for a in c)]
+    assert stops and stops[-1][stops[-1].index("exec") + 1] == WORKERS[0]
+    assert "/tmp/kit/run.pid" in stops[-1]
+    assert [c for c in world.calls("kubectl") if "training/ray_training.py" in c] == []
+
+
+def test_benchmark_stops_a_stale_run_before_starting(world, tmp_path):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert "Stopped a run left in pod" in result.stderr  # the stub's exec answers 0: a run was found
+    calls = world.calls("kubectl")
+    first_stop = next(i for i, c in enumerate(calls) if any("kill -TERM" in a for a in c))
+    first_run = next(i for i, c in enumerate(calls) if "training/baseline_training.py" in c)
+    assert first_stop < first_run
+    run = calls[first_run]
+    assert run[run.index("sh"):run.index("sh") + 4] == ["sh", "-c", 'echo "$$" >"$0" && exec "$@"', "/tmp/kit/run.pid"]
+
+
+def test_benchmark_warns_when_every_worker_pod_is_on_one_node(world, tmp_path):
+    """Defect 4: say so when the spread could not happen."""
+    benchmark_world(world)
+    world.rules.insert(0, ("kubectl", "*node-type=worker*spec.nodeName*", "0", "raybench-m02\nraybench-m02"))
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert "every worker pod runs on node raybench-m02" in result.stderr
+
+
+def test_benchmark_reports_the_kubernetes_node_of_each_ray_worker(world, tmp_path):
+    benchmark_world(world)
+    world.pod_file("ray_results_2workers.json", json.dumps(
+        {"workers": [{"rank": 0, "kubernetes_node": "raybench"}, {"rank": 1, "kubernetes_node": "raybench"}]}))
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert "Ray workers ran on Kubernetes nodes: raybench raybench" in result.stdout
+    assert "all 2 Ray workers ran on one Kubernetes node" in result.stderr
+
+
+def test_kill_worker_force_deletes_at_once_and_says_so(world):
+    """Defect 5: --grace-period=0 without --force is a 1 s grace period in kubectl."""
+    ray_cluster_running(world)
+    result = world.run_script("scripts/kill-worker-pod.sh", WAIT_FOR_REPLACEMENT=0)
+    assert result.returncode == 0, result.stderr
+    deleted = world.called_with("kubectl", "delete", "pod", WORKERS[0])
+    assert "--grace-period=0" in deleted[0] and "--force" in deleted[0]
+    assert "Force-deleted worker pod" in result.stdout and "no SIGTERM" in result.stdout
+
+
+def test_kill_worker_with_a_grace_period_does_not_force(world):
+    ray_cluster_running(world)
+    result = world.run_script("scripts/kill-worker-pod.sh", WAIT_FOR_REPLACEMENT=0, GRACE_PERIOD_S=5)
+    assert result.returncode == 0, result.stderr
+    deleted = world.called_with("kubectl", "delete", "pod", WORKERS[0])
+    assert "--grace-period=5" in deleted[0] and "--force" not in deleted[0]
+    assert "SIGKILL after 5s" in result.stdout
+
+
+@pytest.mark.parametrize("setting,value", [("BASE_IMAGE", "rayproject/ray:2.60.0-py311-cpu-aarch64"),
+                                           ("PREFETCH_CIFAR10", "0")])
+def test_image_tag_changes_with_base_image_and_prefetch(world, setting, value):
+    """Defect 9: either setting changes the image, so it must change the tag."""
+    assert image_ref(world) != image_ref(world, **{setting: value})
+
+
+def test_build_picks_the_aarch64_base_on_an_arm64_docker(world):
+    """Defect 10: untagged-architecture rayproject/ray images are amd64."""
+    world.on("docker", "info --format {{.Architecture}}", 0, "aarch64")
+    world.on("minikube", "*node list", 0, NODES)
+    world.on("minikube", "*ssh*crictl*", 1)
+    world.run_script("docker/build-and-push.sh")
+    build = world.called_with("docker", "build")
+    assert "BASE_IMAGE=rayproject/ray:2.60.0-py311-cpu-aarch64" in build[0]
+
+
+def test_build_context_holds_only_what_the_image_needs(world):
+    """Defect 10: without BuildKit Dockerfile.dockerignore is ignored; the context must be small anyway."""
+    stub = world.bin / "docker"
+    stub.unlink()
+    listing = world.root / "context.txt"
+    stub.write_text("#!/usr/bin/env bash\n"
+                    f'if [[ "$1" == build ]]; then (cd "${{@: -1}}" && find . -type f | sort) >"{listing}"; fi\n'
+                    f'exec "{REPO_ROOT}/tests/k8s_stubs/docker" "$@"\n')
+    stub.chmod(0o755)
+    world.on("minikube", "*node list", 0, NODES)
+    world.on("minikube", "*ssh*crictl*", 1)
+    world.run_script("docker/build-and-push.sh")
+    files = listing.read_text().split()
+    assert "./docker/Dockerfile" in files and "./docker/requirements.txt" in files and "./.dockerignore" in files
+    assert all(f.startswith(("./training/", "./docker/", "./.dockerignore")) for f in files), files
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or ".venv" in f]
+    build = world.called_with("docker", "build")[0]
+    assert build[-1] != str(REPO_ROOT)
+
+
+def test_cleanup_images_removes_kit_images_from_nodes_and_cache(world):
+    """Defect 10: `minikube image load` leaves a multi-GB tarball per tag in Minikube's cache."""
+    reachable(world)
+    world.helm_release_missing()
+    world.on("minikube", "*image ls --format short", 0,
+             "registry.k8s.io/pause:3.10\ndocker.io/library/raybench-kit:ray2.60.0-tf2.21.0-0ld0ld0ld0")
+    result = world.run_script("scripts/cleanup.sh", "--images")
+    assert result.returncode == 0, result.stderr
+    removed = [c[-1] for c in world.called_with("minikube", "image", "rm")]
+    assert "raybench-kit:ray2.60.0-tf2.21.0-0ld0ld0ld0" in removed and image_ref(world) in removed
+    assert not [r for r in removed if "pause" in r]
+    assert {c[-1] for c in world.called_with("minikube", "cache", "delete")} == set(removed)
+
+
+def test_cleanup_without_images_says_how_to_remove_them(world):
+    reachable(world)
+    world.helm_release_missing()
+    result = world.run_script("scripts/cleanup.sh")
+    assert result.returncode == 0, result.stderr
+    assert "scripts/cleanup.sh --images" in result.stdout
+    assert world.called_with("minikube", "image") == []
