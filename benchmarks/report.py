@@ -96,6 +96,14 @@ within each repeat (both sides ran in the same repeat) and then their median is 
 
 {table(doc)}
 
+## The quick start (`scripts/run-benchmark.sh --local --quick`)
+
+Measured by `scripts/measure-quick-start.sh` (it rewrites this block; this benchmark keeps it as it is).
+
+<!-- quick-start-table:begin -->
+(not measured yet: run scripts/measure-quick-start.sh)
+<!-- quick-start-table:end -->
+
 ## Fixed costs of a Ray run (N workers)
 
 Measured from the moment the command's process started (`interpreter_start` is the time until the script's

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -200,6 +201,23 @@ def summarize(repeats, opts, probes, accuracy):
     }
 
 
+QUICK_START_BLOCK = re.compile(r"<!-- quick-start-table:begin -->.*?<!-- quick-start-table:end -->", re.S)
+
+
+def write_markdown(path, text):
+    """Writes BENCHMARKS.md, keeping the quick-start figures that scripts/measure-quick-start.sh measured there:
+    this benchmark does not measure them, and a rerun must not wipe them."""
+    try:
+        with open(path) as handle:
+            kept = QUICK_START_BLOCK.search(handle.read())
+    except OSError:
+        kept = None
+    if kept:
+        text = QUICK_START_BLOCK.sub(lambda _: kept.group(0), text, count=1)
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -213,8 +231,7 @@ def main():
 
         with open(opts.output_json) as handle:
             doc = json.load(handle)
-        with open(opts.output_md, "w") as handle:
-            handle.write(report.markdown(doc))
+        write_markdown(opts.output_md, report.markdown(doc))
         print(f"Wrote {opts.output_md} from {opts.output_json}")
         return
     opts.workers = int(os.environ.get("NUM_WORKERS", "2"))
@@ -267,8 +284,7 @@ def main():
         json.dump(doc, handle, indent=2)
     import report
 
-    with open(opts.output_md, "w") as handle:
-        handle.write(report.markdown(doc))
+    write_markdown(opts.output_md, report.markdown(doc))
     print(report.table(doc))
     print(f"Wrote {opts.output_md} and {opts.output_json} in {doc['seconds'] / 60:.1f} min")
 

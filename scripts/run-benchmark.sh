@@ -15,9 +15,8 @@
 #   --local      the embedded target: a local Ray cluster of 1 head + NUM_WORKERS worker nodes (CPUS_PER_WORKER each)
 #   --quick      a short run that learns (about 2-3 minutes on 2 cores): DATASET=digits (all 1,294 training
 #                images), EPOCHS=2, BATCH_SIZE=64 with BATCH_SIZE_MODE=global (Ray: 2 workers x 32), LEARNING_RATE
-#                0.002, each unless set. Both sides take the same 40 optimizer steps of the same global batch at
-#                the same rate, so their accuracies compare; fewer steps (2 epochs of 1,024 images at a global
-#                batch of 128 took 16) left this model near chance on either side.
+#                0.002, each unless set (training/settings.py QUICK says why). Both sides take the same 40
+#                optimizer steps of the same global batch at the same rate, so their accuracies compare.
 #   -h, --help   this text
 #
 # Settings (environment variables, with defaults):
@@ -48,6 +47,8 @@ source "${REPO_ROOT}/scripts/lib/venv.sh"
 source "${REPO_ROOT}/scripts/lib/local_cluster.sh"
 # shellcheck source=lib/console.sh
 source "${REPO_ROOT}/scripts/lib/console.sh"
+# shellcheck source=lib/publish.sh
+source "${REPO_ROOT}/scripts/lib/publish.sh"
 
 TARGET=cluster
 QUICK=0
@@ -76,10 +77,11 @@ parse_flags() {
 
 apply_defaults() {
   if ((QUICK)); then
-    # Measured on digits at batch 64 (one CPU, seed 42): 32 steps at LEARNING_RATE 0.001 scored 0.39 on the
-    # test set, 40 at 0.001 0.90, 40 at 0.002 0.99. Splitting one global batch keeps the two sides' maths alike.
-    export EPOCHS="${EPOCHS:-2}" DATASET="${DATASET:-digits}" BATCH_SIZE="${BATCH_SIZE:-64}"
-    export BATCH_SIZE_MODE="${BATCH_SIZE_MODE:-global}" LEARNING_RATE="${LEARNING_RATE:-0.002}"
+    # The quick recipe and the measurements behind it live in training/settings.py (QUICK).
+    local assignment
+    while IFS= read -r assignment; do
+      [[ -z "${assignment}" ]] || export "${assignment?}"
+    done < <(python3 "${REPO_ROOT}/training/settings.py" quick-env)
   fi
   export EPOCHS="${EPOCHS:-10}" BATCH_SIZE="${BATCH_SIZE:-64}" NUM_WORKERS="${NUM_WORKERS:-2}"
   export DATASET="${DATASET:-cifar10}" RESULTS_DIR="${RESULTS_DIR:-results}"
@@ -95,34 +97,6 @@ check_local_capacity() {
   have="$(python3 -c 'import os; print(len(os.sched_getaffinity(0)))')"
   ((needed <= have)) ||
     die "${EXIT_BAD_INPUT}" "NUM_WORKERS=${NUM_WORKERS} x CPUS_PER_WORKER=${CPUS_PER_WORKER} needs ${needed} CPUs; this machine has ${have} (more workers than cores would share cores and the speedup would lie)"
-}
-
-# The files a run publishes to RESULTS_DIR; nothing else there (runs/, experiments/, a user's own files) is touched.
-PUBLISHED_FILES=(baseline_results.json baseline_equal_resources_results.json 'ray_results_*workers.json'
-  comparison.json comparison.md training_time.png training_curves.png)
-
-# Makes RESULTS_DIR hold exactly a finished run's files: each copied in under a temporary name and renamed, so no
-# reader sees half a file, then the files of earlier runs that this one did not make (a 2-worker run's Ray
-# results after a 1-worker run) removed, so that compare.py --results-dir RESULTS_DIR reads one run.
-publish() {
-  local run_dir="$1" pattern file name
-  local -A fresh=()
-  for pattern in "${PUBLISHED_FILES[@]}"; do
-    for file in "${run_dir}"/${pattern}; do
-      [[ -f "${file}" ]] || continue
-      name="$(basename "${file}")"
-      fresh["${name}"]=1
-      cp "${file}" "${RESULTS_DIR}/.${name}.tmp"
-      mv -f "${RESULTS_DIR}/.${name}.tmp" "${RESULTS_DIR}/${name}"
-    done
-  done
-  for pattern in "${PUBLISHED_FILES[@]}"; do
-    for file in "${RESULTS_DIR}"/${pattern}; do
-      [[ -f "${file}" && -z "${fresh[$(basename "${file}")]:-}" ]] || continue
-      rm -f "${file}"
-    done
-  done
-  log::info "Results in ${RESULTS_DIR}/ (this run's own copy and its logs: ${run_dir}/)"
 }
 
 train() { # LOG_NAME SCRIPT ARGS...: one training script of the kit with the venv's Python, its output logged
@@ -191,7 +165,7 @@ main() {
     cluster_benchmark::run "${RUN_DIR}"
   fi
   train compare compare.py --results-dir "${RUN_DIR}" --num-workers "${NUM_WORKERS}"
-  publish "${RUN_DIR}"
+  publish::run "${RUN_DIR}" "${RESULTS_DIR}"
 }
 
 main "$@"

@@ -144,3 +144,9 @@ def test_readme_quick_start_runs(tmp_path):
     block = json.loads(comparison.read_text())["comparison"]
     assert block["num_workers"] == 2 and block["speedup"] > 0
     assert "Speedup" in proc.stdout
+    # A clean console: TensorFlow's and absl's start-up lines went to the run's logs, not to the terminal.
+    chatter = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+\.cc:\d+\])", re.M)
+    assert not chatter.search(proc.stdout + proc.stderr), (proc.stdout + proc.stderr)[-3000:]
+    (run_dir,) = (tmp_path / "results" / "runs").iterdir()
+    logs = {p.name for p in (run_dir / "logs").iterdir()}
+    assert {"baseline.log", "baseline-equal-resources.log", "ray.log", "compare.log"} <= logs

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import settings
 from cluster_helpers import start_cluster, stop_cluster
 from conftest import TRAINING_DIR
 from tf_env import WORKER_ENV
@@ -100,6 +101,22 @@ def test_a_killed_worker_is_recovered_from_the_checkpoint(undisturbed, cluster, 
     assert ft["seconds_lost"] > 0
     assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4] and result["epochs_completed"] == 4
     assert abs(result["test_accuracy"] - undisturbed[0]["test_accuracy"]) < 0.1
+
+
+def test_quick_recipe_learns_alike_on_both_sides(cluster, python_env, tmp_path):
+    """The README's quick run, its two trainings at settings.QUICK: both learn, and they agree, because they take
+    the same steps of the same global batch at the same rate."""
+    env = dict(python_env, **settings.QUICK)
+    train("baseline_training.py", env, "--threads", "1", "--output", str(tmp_path / "baseline.json"))
+    train("ray_training.py", dict(env, **cluster), "--ray-address", cluster["RAY_ADDRESS"], "--num-workers", "2",
+          "--storage-path", str(tmp_path / "ckpt"), "--output", str(tmp_path / "ray.json"))
+    baseline, ray = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("baseline", "ray"))
+    for key in ("global_batch_size", "steps_per_epoch", "learning_rate", "epochs"):
+        assert baseline["config"][key] == ray["config"][key], key
+    assert ray["config"]["per_worker_batch_size"] == baseline["config"]["global_batch_size"] // 2
+    assert baseline["test_accuracy"] >= 0.85 and ray["test_accuracy"] >= 0.85, (baseline["test_accuracy"],
+                                                                                  ray["test_accuracy"])
+    assert abs(baseline["test_accuracy"] - ray["test_accuracy"]) <= 0.03
 
 
 def test_more_workers_than_the_cluster_has_fails_fast(cluster, python_env, tmp_path):

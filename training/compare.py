@@ -263,7 +263,6 @@ def plot(doc, histories, folder):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     runs = _runs(doc)
     labels = [name.replace(", ", "\n", 1) for name, _ in runs]
@@ -285,6 +284,17 @@ def plot(doc, histories, folder):
     fig.tight_layout()
     fig.savefig(os.path.join(folder, "training_time.png"), dpi=100)
     plt.close(fig)
+
+    fig = curves_figure(doc, histories)
+    fig.savefig(os.path.join(folder, "training_curves.png"), dpi=100)
+    plt.close(fig)
+
+
+def curves_figure(doc, histories):
+    """Loss and accuracy per epoch of every run: one colour per run, training solid with dots, validation
+    dashed with open squares, whole-number epochs, the legend below the plots."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     colors = {"baseline": "#555555", "baseline (equal CPUs)": "#2ca02c", "ray": "#1f77b4"}
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.8))
@@ -310,8 +320,7 @@ def plot(doc, histories, folder):
     fig.legend(handles, names, loc="lower center", ncol=min(len(names), 3), fontsize=8, frameon=False)
     fig.suptitle(f"Training curves: {_title_subject(doc)} (solid: training, dashed: validation)", fontsize=10)
     fig.tight_layout(rect=(0, 0.14, 1, 0.95))
-    fig.savefig(os.path.join(folder, "training_curves.png"), dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def print_summary(doc):
