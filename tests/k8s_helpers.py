@@ -15,12 +15,13 @@ handed to it, pointed at an unreachable server, and `run()` fails the test when 
 itself (see `classify_real_kubectl`). The scripts still see only the stubs.
 """
 
-import hashlib
+import atexit
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,19 @@ def _rule_line(rule):
     if stdout and not raw:
         stdout += "\n"
     return "\t".join([tool, glob, str(code), _escape(stdout), _escape(stderr)]) + "\n"
+
+
+def _unescape_log(word):
+    """An argument as stub-common.sh logged it (\\\\, \\t, \\n) back to itself."""
+    out, i = [], 0
+    while i < len(word):
+        if word[i] == "\\" and i + 1 < len(word):
+            out.append({"\\": "\\", "t": "\t", "n": "\n"}.get(word[i + 1], "\\" + word[i + 1]))
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return "".join(out)
 
 
 # --- canned answers of the real tools --------------------------------------------------------------------------
@@ -247,26 +261,32 @@ def canned_kubectl_jsonpath_on_empty_list(template):
 
 # --- real-kubectl cross-check -------------------------------------------------------------------------------------
 #
-# How a failure of the real kubectl against UNREACHABLE_SERVER is judged (kubectl 1.37; sources read at
-# kubernetes-1.36.3 of github.com/kubernetes/kubectl and v0.36 of client-go / cli-runtime):
-# - needs the server (accepted): pkg/cmd/util/helpers.go StandardErrorMessage turns a *url.Error into "The
-#   connection to the server HOST was refused - did you specify the right host or port?" (connection refused) or
-#   "Unable to connect to the server: ..."; validation that cannot fetch the schema says "failed to download
-#   openapi" (cli-runtime resource/... validation via openapi), discovery logs "couldn't get current server API
-#   group list" (client-go discovery/cached/memory/memcache.go) on klog lines, which are ignored.
-# - the command line itself is wrong (rejected): anything else, in particular pflag's "unknown flag: --x",
-#   "unknown shorthand flag", "invalid argument \"v\" for \"--f\" flag", "flag needs an argument" (spf13/pflag
-#   flag.go), cobra's "unknown command" (spf13/cobra command.go), kubectl's plugin handler "flags cannot be placed
-#   before plugin name" (pkg/cmd/cmd.go), and checkErr's *meta.NoResourceMatchError "the server doesn't have a
-#   resource type" (helpers.go). That last one needs discovery: with discovery failing wholesale kubectl reports
-#   the connection error instead (restmapper.DeferredDiscoveryRESTMapper returns the discovery error, not a
-#   NoMatch), so it is a real "wrong resource" only when discovery succeeded, which the discovery cache of
-#   `prime_discovery_cache` makes possible offline.
+# How a failure of the real kubectl against UNREACHABLE_SERVER is judged (kubectl 1.37.1; sources read at
+# kubernetes-1.36.3 of github.com/kubernetes/kubectl and v0.36.3 of github.com/kubernetes/client-go; the messages
+# checked against 1.37.1 in tests/test_stub_fidelity.py):
+# - "needs-server" (accepted): a message is a connection failure. pkg/cmd/util/helpers.go checkErr ->
+#   StandardErrorMessage turns a *url.Error into "The connection to the server HOST was refused - did you specify
+#   the right host or port?" (connection refused) or "Unable to connect to the server: ..."; schema validation
+#   of `apply`/`create` that cannot fetch /openapi/v2 says "error validating data: failed to download openapi:
+#   Get ...: dial tcp 127.0.0.1:1: connect: connection refused". klog lines (E1202 14:39:16 ... memcache.go)
+#   are not messages and are skipped, with one exception below.
+# - "unknown-resource" (rejected): discovery was needed although the cache of `prime_discovery_cache` holds
+#   every resource the cluster has: memcache.go logs "Couldn't get current server API group list" only when a
+#   resource name or kind is missing from that cache. Without the cache kubectl cannot tell a wrong resource at
+#   all offline: checkErr's "the server doesn't have a resource type %q" (*meta.NoResourceMatchError) needs a
+#   successful discovery, and with discovery failing wholesale the RESTMapper returns the discovery error, so a
+#   misspelt resource reads as "connection refused" (restmapper/discovery.go, DeferredDiscoveryRESTMapper).
+# - "rejected": everything else, in particular pflag's "unknown flag: --x", "unknown shorthand flag",
+#   "invalid argument \"v\" for \"--f\" flag", "flag needs an argument" (github.com/spf13/pflag flag.go),
+#   cobra's "unknown command" (github.com/spf13/cobra command.go), kubectl's plugin handler "flags cannot be
+#   placed before plugin name" (pkg/cmd/cmd.go), "error: the server doesn't have a resource type", a
+#   configuration error ("Error in configuration: context was not found ..."), a kubectl that timed out.
 NEEDS_SERVER_MARKERS = (
     "The connection to the server 127.0.0.1:1 was refused - did you specify the right host or port?",
     "Unable to connect to the server: dial tcp 127.0.0.1:1: connect: connection refused",
     "dial tcp 127.0.0.1:1: connect: connection refused",
 )
+DISCOVERY_MISS_MARKER = "Couldn't get current server API group list"
 
 
 def _is_klog_line(line):
@@ -275,17 +295,23 @@ def _is_klog_line(line):
 
 
 def classify_real_kubectl(returncode, stderr):
-    """'ok' (exit 0), 'needs-server' (failed only for lack of a server) or 'rejected' (kubectl refused the command
-    line: flag, value, subcommand, resource, or anything not recognised as a connection failure)."""
+    """'ok' (exit 0), 'needs-server' (failed only for lack of a server), 'unknown-resource' or 'rejected' (kubectl
+    refused the command line: flag, value, subcommand, resource, or anything not recognised as a connection
+    failure). See the comment above for where each rule was read."""
     if returncode == 0:
         return "ok"
     if returncode in (124, 137):  # timeout(1): a command that hangs on an unreachable server is a problem too
         return "rejected"
+    if DISCOVERY_MISS_MARKER in stderr:
+        return "unknown-resource"
     lines = [line for line in stderr.splitlines() if line.strip() and not _is_klog_line(line)]
     if not lines:
         return "rejected"
-    # The last message kubectl printed decides: checkErr prints one message and exits.
-    return "needs-server" if any(marker in lines[-1] for marker in NEEDS_SERVER_MARKERS) else "rejected"
+    # Flags, subcommand, printer template and context are all checked before the first request, so a connection
+    # failure among the messages means the command line got past them; what follows it (`get` printing the empty
+    # list it was left with through a jsonpath template, say) is a consequence of the missing server.
+    connected = any(marker in line for line in lines for marker in NEEDS_SERVER_MARKERS)
+    return "needs-server" if connected else "rejected"
 
 
 class StubWorld:
@@ -302,14 +328,10 @@ class StubWorld:
         self.home = self.root / "home"
         self.home.mkdir()
         self.rules = []
-        # The real kubectl's own folders: its verdicts and a HOME (discovery cache) the scripts never see.
+        # The real kubectl's verdicts are shared by every world of this test session (the same command line gets
+        # the same verdict); this world's list of the command lines it issued is its own.
         self.real_kubectl = REAL_KUBECTL if real_kubectl and "kubectl" in tools else None
-        self.real_dir = self.root / "real kubectl" / "verdicts"
-        self.real_home = self.root / "real kubectl" / "home"
-        if self.real_kubectl:
-            self.real_dir.mkdir(parents=True)
-            self.real_home.mkdir(parents=True)
-            prime_discovery_cache(self.real_home)
+        self.real_used = self.root / "real kubectl commands"
         self.check_real_kubectl = self.real_kubectl is not None
 
     def on(self, tool, glob, exit_code=0, stdout="", stderr="", raw=False):
@@ -373,13 +395,17 @@ class StubWorld:
             "STUB_CP_DIR": str(self.cp_dir),
         }
         if self.real_kubectl:
-            env.update({"STUB_REAL_KUBECTL": str(self.real_kubectl), "STUB_REAL_DIR": str(self.real_dir),
-                        "STUB_REAL_HOME": str(self.real_home), "STUB_REAL_SERVER": UNREACHABLE_SERVER})
+            verdicts, home = _real_kubectl_folders()
+            env.update({"STUB_REAL_KUBECTL": str(self.real_kubectl), "STUB_REAL_DIR": str(verdicts),
+                        "STUB_REAL_HOME": str(home), "STUB_REAL_USED": str(self.real_used),
+                        "STUB_REAL_SERVER": UNREACHABLE_SERVER})
         env.update({k: str(v) for k, v in settings.items()})
         return env
 
     def run(self, argv, timeout=120, **settings):
         self.rules_file.write_text("".join(_rule_line(rule) for rule in self.rules))
+        if self.real_kubectl:
+            refresh_discovery_cache(_real_kubectl_folders()[1])
         result = subprocess.run(argv, cwd=REPO_ROOT, env=self.env(**settings), capture_output=True, text=True,
                                 timeout=timeout)
         if self.check_real_kubectl:
@@ -396,7 +422,8 @@ class StubWorld:
         """Every recorded call as [tool, arg, ...], in order; only `tool`'s when given."""
         if not self.log.exists():
             return []
-        calls = [line.split("\t") for line in self.log.read_text().splitlines()]
+        lines = self.log.read_text().splitlines()
+        calls = [[_unescape_log(word) for word in line.split("\t")] for line in lines]
         return [c for c in calls if tool is None or c[0] == tool]
 
     def called_with(self, tool, *words):
@@ -410,10 +437,10 @@ class StubWorld:
     def real_kubectl_verdicts(self):
         """[(argv, exit code, stderr, verdict)] for every distinct kubectl command line the scripts issued."""
         verdicts = []
-        if not self.real_dir.is_dir():
+        if not self.real_used.exists():
             return verdicts
-        for rc_file in sorted(self.real_dir.glob("*.rc")):
-            stem = rc_file.with_suffix("")
+        for stem in sorted(set(self.real_used.read_text().splitlines())):
+            rc_file = Path(f"{stem}.rc")
             argv = [a for a in Path(f"{stem}.args").read_bytes().decode().split("\0") if a != ""]
             code = int(rc_file.read_text().strip())
             stderr = Path(f"{stem}.err").read_text(errors="replace")
@@ -421,21 +448,132 @@ class StubWorld:
         return verdicts
 
 
+_REAL_KUBECTL_FOLDERS = []
+
+
+def _real_kubectl_folders():
+    """(verdicts, HOME) of the real kubectl for this test session, made on first use and removed at exit; HOME
+    holds the discovery cache (prime_discovery_cache) and is never a script's HOME."""
+    if not _REAL_KUBECTL_FOLDERS:
+        base = Path(tempfile.mkdtemp(prefix="kit-real-kubectl-"))
+        atexit.register(shutil.rmtree, base, True)
+        (base / "verdicts").mkdir()
+        (base / "home").mkdir()
+        prime_discovery_cache(base / "home")
+        _REAL_KUBECTL_FOLDERS.extend([base / "verdicts", base / "home"])
+    return tuple(_REAL_KUBECTL_FOLDERS)
+
+
 def assert_real_kubectl_accepted(world):
     """Fails with each command line the real kubectl rejected and what it said."""
-    rejected = [(argv, code, stderr) for argv, code, stderr, verdict in world.real_kubectl_verdicts()
-                if verdict == "rejected"]
-    message = "\n".join(f"real kubectl rejected: kubectl {' '.join(argv)}\n  exit {code}: "
-                        + "\n  ".join(l for l in stderr.splitlines() if not _is_klog_line(l))[:600]
-                        for argv, code, stderr in rejected)
-    assert not rejected, message
+    rejected = [(argv, code, stderr, verdict) for argv, code, stderr, verdict in world.real_kubectl_verdicts()
+                if verdict in ("rejected", "unknown-resource")]
+    assert not rejected, "\n".join(describe_rejection(*r) for r in rejected)
+
+
+def describe_rejection(argv, code, stderr, verdict):
+    said = [line for line in stderr.splitlines() if line.strip() and not _is_klog_line(line)]
+    if verdict == "unknown-resource":
+        said.insert(0, "(a resource or kind the cluster does not have: kubectl had to ask the server's discovery)")
+    return f"real kubectl rejected: kubectl {' '.join(argv)}\n  exit {code}: " + "\n  ".join(said)[:800]
 
 
 # --- discovery cache: resource names checked offline -----------------------------------------------------------
+#
+# kubectl maps a resource name (pods, deploy, raycluster) to an API path through discovery, which it caches on
+# disk: $HOME/.kube/cache/discovery/<host with [^\w/.] as _>/servergroups.json (an APIGroupList) and
+# <group>/<version>/serverresources.json (an APIResourceList), read while younger than the TTL
+# (client-go discovery/cached/disk/cached_discovery.go getCachedFile; cli-runtime genericclioptions
+# computeDiscoverCacheDir). A name the cache cannot map makes the RESTMapper distrust the cache (not Fresh),
+# Reset() and ask the server (restmapper/discovery.go DeferredDiscoveryRESTMapper), which here logs
+# memcache.go's "Couldn't get current server API group list": that klog line is the sign of a resource the
+# cluster does not have, since a name the cache maps never reaches discovery.
+#
+# The resources: the top-level ones of Kubernetes' GA groups, from the discovery documents kube-apiserver serves
+# (kubernetes/kubernetes api/discovery/api__v1.json, apis__<group>__<version>.json), and KubeRay's RayCluster
+# and RayJob (the v1.7.0 CRDs, ../shared/reference/kuberay/, spec.names). (group/version, kind, plural,
+# namespaced, short names, categories).
+DISCOVERY_RESOURCES = [
+    ("v1", "Binding", "bindings", True, (), ()),
+    ("v1", "ComponentStatus", "componentstatuses", False, ("cs",), ()),
+    ("v1", "ConfigMap", "configmaps", True, ("cm",), ()),
+    ("v1", "Endpoints", "endpoints", True, ("ep",), ()),
+    ("v1", "Event", "events", True, ("ev",), ()),
+    ("v1", "LimitRange", "limitranges", True, ("limits",), ()),
+    ("v1", "Namespace", "namespaces", False, ("ns",), ()),
+    ("v1", "Node", "nodes", False, ("no",), ()),
+    ("v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, ("pvc",), ()),
+    ("v1", "PersistentVolume", "persistentvolumes", False, ("pv",), ()),
+    ("v1", "Pod", "pods", True, ("po",), ("all",)),
+    ("v1", "PodTemplate", "podtemplates", True, (), ()),
+    ("v1", "ReplicationController", "replicationcontrollers", True, ("rc",), ("all",)),
+    ("v1", "ResourceQuota", "resourcequotas", True, ("quota",), ()),
+    ("v1", "Secret", "secrets", True, (), ()),
+    ("v1", "ServiceAccount", "serviceaccounts", True, ("sa",), ()),
+    ("v1", "Service", "services", True, ("svc",), ("all",)),
+    ("apps/v1", "ControllerRevision", "controllerrevisions", True, (), ()),
+    ("apps/v1", "DaemonSet", "daemonsets", True, ("ds",), ("all",)),
+    ("apps/v1", "Deployment", "deployments", True, ("deploy",), ("all",)),
+    ("apps/v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",)),
+    ("apps/v1", "StatefulSet", "statefulsets", True, ("sts",), ("all",)),
+    ("batch/v1", "CronJob", "cronjobs", True, ("cj",), ("all",)),
+    ("batch/v1", "Job", "jobs", True, (), ("all",)),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False, ("crd", "crds"),
+     ("api-extensions",)),
+    ("networking.k8s.io/v1", "IngressClass", "ingressclasses", False, (), ()),
+    ("networking.k8s.io/v1", "Ingress", "ingresses", True, ("ing",), ()),
+    ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True, ("netpol",), ()),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False, (), ()),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False, (), ()),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True, (), ()),
+    ("rbac.authorization.k8s.io/v1", "Role", "roles", True, (), ()),
+    ("storage.k8s.io/v1", "CSIDriver", "csidrivers", False, (), ()),
+    ("storage.k8s.io/v1", "CSINode", "csinodes", False, (), ()),
+    ("storage.k8s.io/v1", "CSIStorageCapacity", "csistoragecapacities", True, (), ()),
+    ("storage.k8s.io/v1", "StorageClass", "storageclasses", False, ("sc",), ()),
+    ("storage.k8s.io/v1", "VolumeAttachment", "volumeattachments", False, (), ()),
+    ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("pdb",), ()),
+    ("events.k8s.io/v1", "Event", "events", True, ("ev",), ()),
+    ("ray.io/v1", "RayCluster", "rayclusters", True, (), ("all",)),
+    ("ray.io/v1", "RayJob", "rayjobs", True, (), ("all",)),
+]
+DISCOVERY_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+def discovery_cache_dir(home):
+    return Path(home) / ".kube" / "cache" / "discovery" / "127.0.0.1_1"  # UNREACHABLE_SERVER's host, as kubectl names it
+
 
 def prime_discovery_cache(home):
-    """Placeholder until the discovery cache is built (see below)."""
-    return None
+    """Writes the discovery documents of DISCOVERY_RESOURCES where the real kubectl looks for them."""
+    cache = discovery_cache_dir(home)
+    by_group_version = {}
+    for group_version, kind, plural, namespaced, short_names, categories in DISCOVERY_RESOURCES:
+        resource = {"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+                    "verbs": DISCOVERY_VERBS}
+        if short_names:
+            resource["shortNames"] = list(short_names)
+        if categories:
+            resource["categories"] = list(categories)
+        by_group_version.setdefault(group_version, []).append(resource)
+    groups = {}
+    for group_version, resources in by_group_version.items():
+        group, _, version = group_version.rpartition("/")
+        groups.setdefault(group, []).append({"groupVersion": group_version, "version": version})
+        folder = cache / group_version
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "serverresources.json").write_text(json.dumps(
+            {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
+    group_list = [{"name": name, "versions": versions, "preferredVersion": versions[0]}
+                  for name, versions in groups.items()]
+    (cache / "servergroups.json").write_text(json.dumps(
+        {"kind": "APIGroupList", "apiVersion": "v1", "groups": group_list}))
+
+
+def refresh_discovery_cache(home):
+    """Keeps the cache younger than kubectl's TTL however long the test session runs."""
+    for path in discovery_cache_dir(home).rglob("*.json"):
+        os.utime(path)
 
 
 def error_lines(stderr):

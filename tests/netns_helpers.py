@@ -1,10 +1,15 @@
 """A real multi-node Ray cluster on one machine: each node in its own network namespace with its own IP.
 
 Stands in for the RayCluster of the Kubernetes path (which needs Docker and Minikube we do not have in CI): a
-head with no CPUs and worker nodes on a bridge, like the head pod and worker pods on the pod network. Each node
-also gets a private /tmp (a bind mount in its own mount namespace), because Ray keeps its session and the
-`ray_current_cluster` file that `--ray-address auto` reads there; sharing one /tmp would let nodes, and any other
-Ray cluster on this machine, see each other's files.
+head with no CPUs and worker nodes on a bridge, like the head pod and worker pods on the pod network.
+
+What each node keeps to itself, as a pod would, without hiding anything of the machine: Ray's temp folder
+(RAY_TMPDIR, and TMPDIR for everything else that asks `tempfile`) is the node's own folder, so its session and
+the `ray_current_cluster` file that `--ray-address auto` reads (ray/_common/utils.py get_ray_address_file:
+RAY_TMPDIR/ray/ray_current_cluster) are the node's; and /tmp/kit, where the head pod's command writes its results
+(scripts/lib/cluster_benchmark.sh CLUSTER_KIT_DIR), is the node's folder bind-mounted in a mount namespace of its
+own. /tmp itself stays visible, so a checkout (and its .venv) under /tmp works: hiding all of /tmp made `ray
+start` exit 127 there.
 
 Needs root and `ip netns`; `NetnsCluster.unavailable_reason()` says why not, for pytest.skip.
 Teardown kills only the processes inside our namespaces (`ip netns pids`), never `ray stop`, which would stop
@@ -21,7 +26,9 @@ import uuid
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
+# The kit's virtualenv; KIT_VENV_BIN points elsewhere (a clone tested with another checkout's venv).
+VENV_BIN = Path(os.environ.get("KIT_VENV_BIN") or REPO_ROOT / ".venv" / "bin")
+POD_KIT_DIR = Path("/tmp/kit")  # the head pod's results folder, private to each node
 SUBNET_PREFIX = "10.213.0."  # only ever routed inside our namespaces, so it cannot clash with the host
 HEAD_PORT = 6379
 TOKEN_NAME = "ray-auth-token"
@@ -45,6 +52,7 @@ class NetnsCluster:
         self.created_links = []
         self.bridge_created = False
         self.teardown_problems = []
+        self.made_pod_kit_dir = False
 
     @staticmethod
     def unavailable_reason():
@@ -55,6 +63,9 @@ class NetnsCluster:
                 return f"{tool} not found"
         if not (VENV_BIN / "ray").exists():
             return f"no Ray in {VENV_BIN}"
+        for needed in (REPO_ROOT, VENV_BIN):
+            if POD_KIT_DIR in Path(needed).resolve().parents or Path(needed).resolve() == POD_KIT_DIR:
+                return f"{needed} is under {POD_KIT_DIR}, which each node's private {POD_KIT_DIR} would hide"
         probe = f"kitprobe{os.getpid()}"
         if _run(["ip", "netns", "add", probe], check=False).returncode != 0:
             return "ip netns add failed (no CAP_SYS_ADMIN?)"
@@ -73,8 +84,12 @@ class NetnsCluster:
         return Path(self.base_dir) / role
 
     def setup_network(self):
-        # Outside /tmp, which every node's bind mount hides: the shared checkpoint folder lives here too.
-        self.base_dir = tempfile.mkdtemp(prefix="kit-netns-", dir="/var/tmp")
+        # Short (Ray's Unix socket paths under RAY_TMPDIR are limited to 107 bytes), outside /tmp/kit; the shared
+        # checkpoint folder lives here too.
+        self.base_dir = tempfile.mkdtemp(prefix="kitns-", dir="/var/tmp")
+        if not POD_KIT_DIR.exists():  # the mount point of each node's private /tmp/kit
+            POD_KIT_DIR.mkdir(parents=True)
+            self.made_pod_kit_dir = True
         _run(["ip", "link", "add", self.bridge, "type", "bridge"])
         self.bridge_created = True
         _run(["ip", "link", "set", self.bridge, "up"])
@@ -91,22 +106,28 @@ class NetnsCluster:
                          ["ip", "link", "set", "eth0", "up"],
                          ["ip", "link", "set", "lo", "up"]):
                 _run(["ip", "netns", "exec", ns, *argv])
-            self.node_dir(role).mkdir(parents=True)
+            (self.node_dir(role) / "kit").mkdir(parents=True)
 
     def command(self, role, argv):
-        """argv run inside the node's network namespace with the node's private /tmp."""
+        """argv run inside the node's network namespace, with the node's own folder bind-mounted on /tmp/kit in
+        a mount namespace of its own (nothing else of the file system is hidden)."""
         ns = dict((r, n) for r, n, _ in self.nodes)[role]
-        private_tmp = 'mount --bind "$0" /tmp && exec "$@"'
+        private_kit = f'mount --bind "$0" {POD_KIT_DIR} && exec "$@"'
         return ["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
-                "sh", "-c", private_tmp, str(self.node_dir(role)), *argv]
+                "sh", "-c", private_kit, str(self.node_dir(role) / "kit"), *argv]
 
-    def env(self, extra=None):
+    def env(self, role, extra=None):
+        """The environment of a process on node `role`: its own Ray temp folder and token file."""
         env = dict(os.environ)
+        node_dir = str(self.node_dir(role))
         env.update({
             "PATH": f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}",
+            "RAY_TMPDIR": node_dir,
+            "TMPDIR": node_dir,
             "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN_PATH": f"/tmp/{TOKEN_NAME}",  # each node's own /tmp holds a copy, as a pod would
+            "RAY_AUTH_TOKEN_PATH": str(self.node_dir(role) / TOKEN_NAME),  # each node its own copy, as a pod
             "RAY_USAGE_STATS_ENABLED": "0",
+            "KIT_NODE_NAME": role,  # what k8s/ray-cluster.yaml gives each pod from the downward API (spec.nodeName)
         })
         env.pop("RAY_ADDRESS", None)  # a caller's cluster must never leak in
         env.update(extra or {})
@@ -122,14 +143,14 @@ class NetnsCluster:
         common = ["--object-store-memory", str(150 * 1024 * 1024), "--disable-usage-stats"]
         _run(self.command("head", ["ray", "start", "--head", "--node-ip-address", self.head_ip,
                                    "--port", str(HEAD_PORT), "--num-cpus", "0", *common]),
-             env=self.env(), timeout=180)
+             env=self.env("head"), timeout=180)
         for (role, _, ip) in self.nodes[1:]:
             _run(self.command(role, ["ray", "start", "--address", f"{self.head_ip}:{HEAD_PORT}",
                                      "--node-ip-address", ip, "--num-cpus", str(self.cpus_per_worker), *common]),
-                 env=self.env(), timeout=180)
+                 env=self.env(role), timeout=180)
 
     def run_in_head(self, argv, timeout, extra_env=None):
-        return subprocess.run(self.command("head", argv), env=self.env(extra_env), cwd=REPO_ROOT,
+        return subprocess.run(self.command("head", argv), env=self.env("head", extra_env), cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=timeout)
 
     def _kill_namespace_processes(self, ns):
@@ -174,6 +195,12 @@ class NetnsCluster:
         if self.base_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
             self.base_dir = None
+        if self.made_pod_kit_dir:
+            try:
+                POD_KIT_DIR.rmdir()  # only ever the empty mount point this cluster made
+            except OSError as error:
+                self.teardown_problems.append(f"rmdir {POD_KIT_DIR}: {error}")
+            self.made_pod_kit_dir = False
 
     def leftovers(self):
         """Namespaces or links of this cluster that still exist (none after teardown)."""

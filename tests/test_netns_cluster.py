@@ -44,6 +44,21 @@ def test_each_node_has_its_own_address(netns_cluster):
         assert netns_cluster.addresses(role) == sorted(["127.0.0.1", ip])
 
 
+def test_nodes_see_the_checkout_and_keep_their_temp_folders_apart(netns_cluster):
+    # /tmp is not hidden (a clone under /tmp and its .venv stay reachable); /tmp/kit and the temp folder are per node.
+    probe = ('import os, sys, tempfile; print(os.path.isfile(sys.argv[1]), tempfile.gettempdir(), '
+             'os.environ["RAY_TMPDIR"], os.path.realpath("/tmp/kit") == "/tmp/kit")')
+    for role in ("head", "worker1"):
+        out = subprocess.run(netns_cluster.command(role, ["python", "-c", probe, str(REPO_ROOT / "training" /
+                                                                                   "ray_training.py")]),
+                             env=netns_cluster.env(role), capture_output=True, text=True, check=True).stdout.split()
+        assert out == ["True", str(netns_cluster.node_dir(role)), str(netns_cluster.node_dir(role)), "True"]
+    (netns_cluster.node_dir("head") / "kit" / "marker").write_text("head")
+    seen = subprocess.run(netns_cluster.command("worker1", ["ls", "/tmp/kit"]), env=netns_cluster.env("worker1"),
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert "marker" not in seen
+
+
 def test_teardown_removes_namespaces_and_bridge_even_after_partial_setup():
     cluster = NetnsCluster()
     cluster.setup_network()
@@ -71,4 +86,10 @@ def test_head_pod_command_trains_on_both_worker_nodes(netns_cluster):
     assert results["epochs_completed"] == 2
     node_ip_by_rank = {w["rank"]: w["node_ip"] for w in results["workers"]}
     assert sorted(node_ip_by_rank) == [0, 1]
-    assert sorted(node_ip_by_rank.values()) == sorted(netns_cluster.worker_ips)
+    # The two Ray Train workers ran on the two worker nodes: two distinct IPs, both worker nodes', neither the
+    # head's (it has num-cpus 0, like the head pod), and each knew its node as a pod knows its Kubernetes node.
+    ips = list(node_ip_by_rank.values())
+    assert len(set(ips)) == 2, results["workers"]
+    assert netns_cluster.head_ip not in ips
+    assert sorted(ips) == sorted(netns_cluster.worker_ips)
+    assert sorted(w["kubernetes_node"] for w in results["workers"]) == ["worker1", "worker2"]

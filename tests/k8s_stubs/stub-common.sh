@@ -2,7 +2,8 @@
 # Shared body of the stub kubectl, helm, minikube and docker that tests/k8s_helpers.py puts first on PATH.
 # Usage (from a stub): source stub-common.sh TOOL "$@"
 #
-# Every call appends one line to $STUB_LOG: the tool and each argument, tab-separated. Standard input given
+# Every call appends one line to $STUB_LOG: the tool and each argument, tab-separated, with backslash, tab and
+# newline inside an argument written as \\, \t and \n (k8s_helpers.StubWorld.calls reads them back). Standard input given
 # with `-f -` is appended to $STUB_LOG.stdin, so a test can read a manifest that was piped in.
 # Answers come from $STUB_RULES, lines of `tool<TAB>glob<TAB>exit code<TAB>=stdout<TAB>=stderr`: stdout and
 # stderr are printed byte for byte after printf %b (k8s_helpers.py escapes them and adds the `=` so that an
@@ -12,14 +13,20 @@
 #
 # Real-kubectl cross-check: when $STUB_REAL_KUBECTL names a real kubectl, every kubectl call is also handed to
 # it (same arguments, same standard input) with a kubeconfig of its own whose one cluster is an unreachable
-# server on loopback, and its exit code, stdout and stderr land in $STUB_REAL_DIR for k8s_helpers.py to judge.
+# server on loopback, and its exit code, stdout and stderr land in $STUB_REAL_DIR (one set of files per distinct
+# arguments + standard input, shared by all tests) and the set's name in $STUB_REAL_USED, for k8s_helpers.py to
+# judge.
 # The real kubectl runs with a clean environment and is never on the script's PATH.
 
 stub_tool="$1"
 shift
 {
   printf '%s' "${stub_tool}"
-  printf '\t%s' "$@"
+  for stub_arg in "$@"; do
+    stub_arg="${stub_arg//\\/\\\\}"
+    stub_arg="${stub_arg//$'\t'/\\t}"
+    printf '\t%s' "${stub_arg//$'\n'/\\n}"
+  done
   printf '\n'
 } >>"${STUB_LOG:?STUB_LOG must be set}"
 
@@ -37,6 +44,7 @@ stub_check_real_kubectl() {
   dir="${STUB_REAL_DIR:?STUB_REAL_DIR must be set with STUB_REAL_KUBECTL}"
   key="$({ printf '%s\0' "$@"; cat "${stub_stdin}"; } | sha1sum)"
   key="${dir}/${key%% *}"
+  printf '%s\n' "${key}" >>"${STUB_REAL_USED:?}"
   [[ -e "${key}.rc" ]] && return 0
   printf '%s\0' "$@" >"${key}.args"
   # Every context the command line names exists in the throwaway kubeconfig, all on the unreachable cluster.
