@@ -370,9 +370,11 @@ class StubWorld:
         return self
 
     def kubectl_object_missing(self, resource, name, glob=None):
-        """`kubectl get RESOURCE NAME` fails with NotFound; glob defaults to one matching that get."""
+        """`kubectl get RESOURCE NAME` fails with NotFound. `resource` is the plural the server names in the message
+        ("secrets", "rayclusters.ray.io"); glob defaults to a get of it, singular or plural, by that name."""
         code, out, err = canned_kubectl_object_missing(resource, name)
-        self.on("kubectl", glob or f"*get {resource.split('.')[0]} {name}*", code, out, err, raw=True)
+        stem = resource.split(".")[0].removesuffix("s")
+        self.on("kubectl", glob or f"*get {stem}* {name}*", code, out, err, raw=True)
         return self
 
     def kubectl_list_empty(self, glob, template):
@@ -462,6 +464,23 @@ def _real_kubectl_folders():
         prime_discovery_cache(base / "home")
         _REAL_KUBECTL_FOLDERS.extend([base / "verdicts", base / "home"])
     return tuple(_REAL_KUBECTL_FOLDERS)
+
+
+def run_real_kubectl(args, stdin=None, cwd=REPO_ROOT, contexts=("raybench",), timeout=30):
+    """The real kubectl, offline: a throwaway kubeconfig whose contexts all point at UNREACHABLE_SERVER, the
+    session's discovery cache, a clean environment. Returns the CompletedProcess."""
+    _, home = _real_kubectl_folders()
+    refresh_discovery_cache(home)
+    kubeconfig = Path(tempfile.mkdtemp(prefix="kubeconfig-", dir=home)) / "config"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": contexts[0],
+        "clusters": [{"name": "unreachable", "cluster": {"server": UNREACHABLE_SERVER,
+                                                         "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "nobody", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": c, "context": {"cluster": "unreachable", "user": "nobody"}} for c in contexts]}))
+    env = {"PATH": SYSTEM_PATH, "HOME": str(home), "KUBECONFIG": str(kubeconfig), "LANG": "C.UTF-8"}
+    return subprocess.run([str(REAL_KUBECTL), *args], input=stdin, cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def assert_real_kubectl_accepted(world):
