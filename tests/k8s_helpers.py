@@ -560,7 +560,8 @@ DISCOVERY_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch
 
 
 def discovery_cache_dir(home):
-    return Path(home) / ".kube" / "cache" / "discovery" / "127.0.0.1_1"  # UNREACHABLE_SERVER's host, as kubectl names it
+    # UNREACHABLE_SERVER's host as kubectl names its folder ([^\w/.] -> _)
+    return Path(home) / ".kube" / "cache" / "discovery" / "127.0.0.1_1"
 
 
 def prime_discovery_cache(home):

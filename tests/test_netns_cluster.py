@@ -22,8 +22,8 @@ pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"network-namesp
 def in_pod_ray_command(shared_storage, **settings):
     """The head pod's command, as cluster_benchmark.sh builds it, with a storage path every namespace shares."""
     env = {"PATH": "/usr/bin:/bin", "CHECKPOINT_STORAGE_URI": str(shared_storage), **settings}
-    out = subprocess.run(["bash", "-c", "source scripts/lib/cluster_benchmark.sh && cluster_benchmark::ray_training_argv"],
-                         cwd=REPO_ROOT, env=env, capture_output=True, check=True)
+    code = "source scripts/lib/cluster_benchmark.sh && cluster_benchmark::ray_training_argv"
+    out = subprocess.run(["bash", "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, check=True)
     return [word.decode() for word in out.stdout.split(b"\0") if word]
 
 

@@ -90,7 +90,8 @@ def world(tmp_path):
 
 def test_a_script_command_line_kubectl_rejects_fails_the_run(world):
     with pytest.raises(AssertionError) as failure:
-        world.run_bash("kubectl --context raybench delete pod x --grace-period=now; kubectl --context raybench get podz")
+        world.run_bash("kubectl --context raybench delete pod x --grace-period=now; "
+                       "kubectl --context raybench get podz")
     said = str(failure.value)
     assert "kubectl --context raybench delete pod x --grace-period=now" in said
     assert 'invalid argument "now" for "--grace-period" flag' in said

@@ -3,8 +3,8 @@
 # Usage (from a stub): source stub-common.sh TOOL "$@"
 #
 # Every call appends one line to $STUB_LOG: the tool and each argument, tab-separated, with backslash, tab and
-# newline inside an argument written as \\, \t and \n (k8s_helpers.StubWorld.calls reads them back). Standard input given
-# with `-f -` is appended to $STUB_LOG.stdin, so a test can read a manifest that was piped in.
+# newline inside an argument written as \\, \t and \n (k8s_helpers.StubWorld.calls reads them back). Standard
+# input given with `-f -` is appended to $STUB_LOG.stdin, so a test can read a manifest that was piped in.
 # Answers come from $STUB_RULES, lines of `tool<TAB>glob<TAB>exit code<TAB>=stdout<TAB>=stderr`: stdout and
 # stderr are printed byte for byte after printf %b (k8s_helpers.py escapes them and adds the `=` so that an
 # empty field is not swallowed by `read`); the first rule whose glob matches the space-joined arguments wins;
