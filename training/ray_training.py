@@ -310,7 +310,8 @@ def main(argv=None):
     print(f"[ray {args.num_workers}w] {args.dataset}: {sizes['train']} train / {sizes['val']} val / "
           f"{sizes['test']} test images; {args.num_workers} worker(s) x {args.cpus_per_worker} CPU, batch "
           f"{args.per_worker_batch} per worker ({args.global_batch} global), learning rate "
-          f"{args.learning_rate * args.lr_factor:.5g} ({args.lr_scaling} scaling); cluster {shape['nodes']} "
+          f"{args.learning_rate * args.lr_factor:.5g} ({args.lr_scaling} scaling: x{args.lr_factor:.3g}); "
+          f"cluster {shape['nodes']} "
           f"node(s), {shape['cpus']} CPUs; checkpoints {args.checkpoint_policy} in {storage_dir}", flush=True)
 
     resources = {"CPU": args.cpus_per_worker}

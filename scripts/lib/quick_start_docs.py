@@ -17,7 +17,8 @@ import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The start-up chatter the console must not show (the same shapes scripts/lib/console.sh filters).
-CHATTER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} [\d:.]+ +\d+ \S+\.(cc|h):\d+\])")
+CHATTER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog"
+                     r"|[IWE]\d{4} [\d:.]+ +\d+ \S+\.(cc|h):\d+\])")
 # (doc, block) pairs: every block each doc holds.
 BLOCKS = [
     ("README.md", "quick-start-sample"),
@@ -128,7 +129,8 @@ def render(runs, where, today, settings_note):
     for r in runs:
         rows.append(f"| {r['index']} | {minutes(r['wall_seconds'])} | {fmt(r['steady_state_speedup'], '.2f')}x | "
                     f"{fmt(r['steady_state_efficiency'], '.2f')} | "
-                    f"{fmt(r['equal_resources_steady_state_speedup'], '.2f')}x | {fmt(r['end_to_end_speedup'], '.2f')}x | "
+                    f"{fmt(r['equal_resources_steady_state_speedup'], '.2f')}x | "
+                    f"{fmt(r['end_to_end_speedup'], '.2f')}x | "
                     f"{fmt(r['baseline_accuracy'], '.4f')} | {fmt(r['ray_accuracy'], '.4f')} | "
                     f"{fmt(r['ray_start'], '.1f')} | {r['console_lines']} ({r['chatter_lines']}) |")
     walls = [r["wall_seconds"] for r in runs]
@@ -140,9 +142,11 @@ def render(runs, where, today, settings_note):
         f"- Steady-state speedup {spread(runs, 'steady_state_speedup', '.2f')}; efficiency "
         f"{spread(runs, 'steady_state_efficiency', '.2f')}; training-time speedup {spread(runs, 'speedup', '.2f')}; "
         f"end to end {spread(runs, 'end_to_end_speedup', '.2f')}.",
-        f"- Test accuracy: baseline {spread(runs, 'baseline_accuracy', '.4f')}, Ray {spread(runs, 'ray_accuracy', '.4f')}; "
+        f"- Test accuracy: baseline {spread(runs, 'baseline_accuracy', '.4f')}, "
+        f"Ray {spread(runs, 'ray_accuracy', '.4f')}; "
         f"largest gap {max(abs(r['baseline_accuracy'] - r['ray_accuracy']) for r in runs) * 100:.1f} points.",
-        f"- Start-up to model.fit: baseline {spread(runs, 'baseline_start', '.1f')} s, Ray {spread(runs, 'ray_start', '.1f')} s.",
+        f"- Start-up to model.fit: baseline {spread(runs, 'baseline_start', '.1f')} s, "
+        f"Ray {spread(runs, 'ray_start', '.1f')} s.",
     ])
     comparison = (f"{source}: the `comparison` block of the run above, in part.\n\n```json\n"
                   f"{json.dumps(pick['comparison'], indent=2)}\n```")

@@ -18,7 +18,11 @@ venv::ensure() {
   require_cmd "${KIT_PYTHON}" "https://www.python.org/downloads/ (Python 3.11)"
   "${KIT_PYTHON}" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' ||
     die "${EXIT_MISSING_PREREQ}" "Python 3.11 is required (the pinned Ray and TensorFlow wheels); ${KIT_PYTHON} is $("${KIT_PYTHON}" -V 2>&1). Set KIT_PYTHON to a python3.11"
-  log::info "Setting up ${venv} with the pinned requirements (first run only; a few minutes)"
+  if [[ -x "${venv}/bin/python" ]]; then
+    log::info "Updating ${venv}: the pinned requirements changed"
+  else
+    log::info "Setting up ${venv} with the pinned requirements (first run only; about 2 minutes)"
+  fi
   [[ -x "${venv}/bin/python" ]] || "${KIT_PYTHON}" -m venv "${venv}" ||
     die "${EXIT_MISSING_PREREQ}" "could not create a virtualenv with ${KIT_PYTHON} -m venv (on Debian/Ubuntu: apt install python3-venv)"
   # pip's own output (progress, resolver notes, index warnings) goes to a log; the terminal gets its last lines
