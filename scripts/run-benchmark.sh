@@ -125,7 +125,10 @@ run_local() {
 }
 
 cleanup() {
-  local code=$?
+  local code=$? ray_logs=""
+  if [[ -n "${RAY_STATE_DIR:-}" && -f "${RAY_STATE_DIR}/ray_tmp" ]]; then
+    ray_logs="; Ray's own logs (workers' output included): $(cat "${RAY_STATE_DIR}/ray_tmp")/session_latest/logs/"
+  fi
   if [[ -n "${RAY_STATE_DIR:-}" ]]; then
     local_cluster::stop "${RAY_STATE_DIR}" || true
     # The nodes' own logs (ray start's output) go with the run; Ray's session logs stay in the temp dir named there.
@@ -136,7 +139,7 @@ cleanup() {
     rm -rf "${RAY_STATE_DIR}"
   fi
   if ((code != 0)) && [[ -n "${RUN_DIR:-}" ]]; then
-    log::error "The run did not finish (exit ${code}); earlier results in ${RESULTS_DIR}/ are untouched; this run's files: ${RUN_DIR}/, each step's whole output: ${RUN_DIR}/logs/"
+    log::error "The run did not finish (exit ${code}); earlier results in ${RESULTS_DIR}/ are untouched; this run's files: ${RUN_DIR}/, each step's whole output: ${RUN_DIR}/logs/${ray_logs}"
   fi
 }
 
@@ -145,6 +148,8 @@ main() {
   apply_defaults
   venv::ensure
   if [[ ${#SWEEP_ARGS[@]} -gt 0 ]]; then
+    # A sweep's scaling decides the batch mode of its runs; a global batch (--quick's) means strong scaling.
+    [[ "${BATCH_SIZE_MODE:-}" != global ]] || export SCALING="${SCALING:-strong}"
     # shellcheck source=lib/sweep.sh
     source "${REPO_ROOT}/scripts/lib/sweep.sh"
     sweep::main "${TARGET}" "${SWEEP_ARGS[@]}"
@@ -156,7 +161,8 @@ main() {
   mkdir -p "${RUN_DIR}"
   trap cleanup EXIT
   trap 'exit 130' INT TERM
-  log::info "Run ${RUN_ID}: ${TARGET} target, DATASET=${DATASET} EPOCHS=${EPOCHS} BATCH_SIZE=${BATCH_SIZE} NUM_WORKERS=${NUM_WORKERS} CPUS_PER_WORKER=${CPUS_PER_WORKER}${TRAIN_SAMPLES:+ TRAIN_SAMPLES=${TRAIN_SAMPLES}}"
+  local cpus_shown="${CPUS_PER_WORKER:-(the CPUs of a worker pod)}"
+  log::info "Run ${RUN_ID}: ${TARGET} target, DATASET=${DATASET} EPOCHS=${EPOCHS} BATCH_SIZE=${BATCH_SIZE} NUM_WORKERS=${NUM_WORKERS} CPUS_PER_WORKER=${cpus_shown}${TRAIN_SAMPLES:+ TRAIN_SAMPLES=${TRAIN_SAMPLES}}${BATCH_SIZE_MODE:+ BATCH_SIZE_MODE=${BATCH_SIZE_MODE}}${LEARNING_RATE:+ LEARNING_RATE=${LEARNING_RATE}}"
   if [[ "${TARGET}" == local ]]; then
     run_local "${RUN_DIR}"
   else

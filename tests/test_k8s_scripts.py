@@ -765,3 +765,31 @@ def test_cleanup_without_images_says_how_to_remove_them(world):
     assert result.returncode == 0, result.stderr
     assert "scripts/cleanup.sh --images" in result.stdout
     assert world.called_with("minikube", "image") == []
+
+
+# --- scripts/run-benchmark.sh on the cluster target, end to end against the stubs ----------------------------
+
+def test_quick_cluster_run_reads_the_pods_cpus_and_carries_the_quick_recipe(world, tmp_path):
+    """The README's Kubernetes command with CPUS_PER_WORKER unset (its documented default: a worker pod's CPUs):
+    the quick recipe reaches both pod command lines, the pods' results are compared, results/ gets them."""
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from results_factory import fake_result
+
+    ray_cluster_running(world)
+    world.pod_file("baseline_results.json", json.dumps(fake_result(seconds=40.0, cpus=2)))
+    world.pod_file("ray_results_2workers.json", json.dumps(
+        fake_result("ray_distributed", seconds=30.0, cpus=4, workers=2, per_worker_batch=32)))
+    results = tmp_path / "results"
+    result = world.run_script("scripts/run-benchmark.sh", "--quick", RESULTS_DIR=str(results))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "CPUS_PER_WORKER=(the CPUs of a worker pod)" in result.stdout
+    execs = [c for c in world.calls("kubectl") if "exec" in c and "python" in c and "timeout" in c]
+    baseline, ray_run = (c[c.index("python"):] for c in execs)
+    for argv in (baseline, ray_run):
+        assert argv[argv.index("--learning-rate") + 1] == "0.002" and argv[argv.index("--batch-size") + 1] == "64"
+        assert argv[argv.index("--dataset") + 1] == "digits" and argv[argv.index("--epochs") + 1] == "2"
+    assert ray_run[ray_run.index("--batch-size-mode") + 1] == "global"
+    assert ray_run[ray_run.index("--cpus-per-worker") + 1] == "2", "one worker pod's CPUs, read from the pod"
+    assert json.loads((results / "comparison.json").read_text())["comparison"]["num_workers"] == 2

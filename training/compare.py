@@ -155,7 +155,8 @@ def same_optimization(b, r):
 
 
 def _fixed_total(side):
-    values = [v for v in side["fixed_costs"].values() if v is not None]
+    # A first epoch measured faster than a steady one is noise on a shared machine, not a negative cost.
+    values = [max(0.0, v) for v in side["fixed_costs"].values() if v is not None]
     return sum(values) if values else None
 
 
