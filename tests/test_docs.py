@@ -150,3 +150,14 @@ def test_readme_quick_start_runs(tmp_path):
     (run_dir,) = (tmp_path / "results" / "runs").iterdir()
     logs = {p.name for p in (run_dir / "logs").iterdir()}
     assert {"baseline.log", "baseline-equal-resources.log", "ray.log", "compare.log"} <= logs
+
+
+def test_every_script_the_docs_tell_users_to_run_is_executable():
+    """The docs show `scripts/NAME.sh` as a command to type: a new script must carry its executable bit."""
+    named = set()
+    for doc in present_docs():
+        named |= set(re.findall(r"\b((?:scripts|docker)/[\w-]+\.sh)\b", docs.read(doc)))
+    assert "scripts/measure-quick-start.sh" in named
+    not_executable = [p for p in sorted(named) if os.path.exists(os.path.join(REPO_ROOT, p))
+                      and not os.access(os.path.join(REPO_ROOT, p), os.X_OK)]
+    assert not_executable == []
