@@ -80,6 +80,17 @@ def test_run_ids_are_deterministic_and_change_with_what_the_run_computes():
     assert name.startswith("sweep-w1-2-weak-")
 
 
+@pytest.mark.parametrize("setting,value", [("ALLREDUCE_DTYPE", "bfloat16"), ("COLLECTIVE", "RING")])
+def test_settings_that_change_the_all_reduce_make_another_experiment(setting, value):
+    """Gradients crossing workers in bfloat16, or by another collective, are another computation: a sweep run
+    with them must not share a run id (and a report) with the float32 one."""
+    listed = scales.with_baseline(scales.scales_from_workers([1, 2], DEFAULTS))
+    plain = scales.hashed_settings_from({"DATASET": "digits"})
+    changed = scales.hashed_settings_from({"DATASET": "digits", setting: value})
+    assert scales.derive_experiment_name(listed, "weak", plain) != scales.derive_experiment_name(listed, "weak",
+                                                                                                  changed)
+
+
 @pytest.mark.parametrize("name", ["", "a/b", "../up", ".hidden", "x" * 81, "old.old"])
 def test_experiment_names_that_could_escape_or_clash_are_refused(name):
     with pytest.raises(SweepError, match="--experiment"):
