@@ -58,3 +58,31 @@ def test_no_usable_checkpoint_is_a_clear_error(tmp_path):
     os.remove(os.path.join(latest, "state.json"))
     with pytest.raises(checkpoints.CheckpointError, match="no usable checkpoint to resume from: .*unreadable"):
         checkpoints.load_verified(latest)
+
+
+def test_a_restart_in_the_run_is_charged_from_the_checkpoint_to_now():
+    """Failure in epoch 4 after a checkpoint of epoch 2 and a finished epoch 3: one epoch redone, and every
+    second since the checkpoint was committed lost (as simulate_checkpoints.py charges a restart)."""
+    restored = {"epoch": 2, "saved_at": 1000.0}
+    account = checkpoints.recovery_account(restored, {"epoch": 3, "time": 1030.0}, run_started=900.0, now=1070.0)
+    assert account == {"epochs_redone": 1, "seconds_lost": 70.0, "in_this_run": True}
+
+
+def test_a_resume_of_an_earlier_process_charges_only_the_work_it_lost():
+    restored = {"epoch": 2, "saved_at": 1000.0}
+    account = checkpoints.recovery_account(restored, {"epoch": 3, "time": 1030.0}, run_started=5000.0, now=5020.0)
+    assert account == {"epochs_redone": 1, "seconds_lost": 30.0, "in_this_run": False}
+
+
+def test_progress_older_than_the_checkpoint_or_missing_means_nothing_redone():
+    restored = {"epoch": 2, "saved_at": 1000.0}
+    assert checkpoints.recovery_account(restored, None, 900.0, 1010.0)["epochs_redone"] == 0
+    assert checkpoints.recovery_account(restored, {"epoch": 1, "time": 990.0}, 900.0, 1010.0) == {
+        "epochs_redone": 0, "seconds_lost": 10.0, "in_this_run": True}
+    assert checkpoints.recovery_account({"epoch": 2}, None, 900.0, 1010.0) is None, "a checkpoint without saved_at"
+
+
+def test_progress_round_trips_through_storage(tmp_path):
+    assert checkpoints.read_progress(str(tmp_path)) is None
+    checkpoints.record_progress(str(tmp_path), 3, when=1234.5)
+    assert checkpoints.read_progress(str(tmp_path)) == {"epoch": 3, "time": 1234.5}

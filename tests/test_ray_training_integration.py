@@ -101,6 +101,21 @@ def test_a_killed_worker_is_recovered_from_the_checkpoint(undisturbed, cluster, 
     assert ft["seconds_lost"] > 0
     assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4] and result["epochs_completed"] == 4
     assert abs(result["test_accuracy"] - undisturbed[0]["test_accuracy"]) < 0.1
+    # The restarted workers told the restored controller what the failure cost, as the simulation does, so the
+    # adaptive policy learns from real recoveries too.
+    observed = result["workers"][0]["recovery_observed"]
+    assert observed["in_this_run"] and observed["epochs_redone"] == ft["epochs_redone"]
+    # From the commit of the epoch-2 checkpoint to the restored workers: part of epoch 3, the restart.
+    assert 0 < observed["seconds_lost"] < result["wall_time_seconds"]
+    state = result["checkpoints"]["controller_state"]
+    assert state["recoveries"] == 1 and state["failures"] == 1
+    assert state["exposed_seconds"] > observed["seconds_lost"], "lost time and the epochs' own are exposure"
+    calm = undisturbed[0]["checkpoints"]["controller_state"]
+    assert calm["recoveries"] == 0 and calm["failures"] == 0
+    # What the policy learned: a failure seen, so it expects the next one sooner than the calm run does.
+    from checkpoint_policy import CheckpointController
+
+    assert CheckpointController.from_state(state).mtbf_seconds() < CheckpointController.from_state(calm).mtbf_seconds()
 
 
 def test_quick_recipe_learns_alike_on_both_sides(cluster, python_env, tmp_path):

@@ -52,6 +52,7 @@ def write_folder(folder, model, weights, epoch, history, controller_state):
         "history": history,
         "learning_rate": float(model.optimizer.learning_rate.numpy()),
         "controller": controller_state,
+        "saved_at": time.time(),
         "sha256": {name: _sha256(os.path.join(folder, name)) for name in ARRAY_FILES},
     }
     with open(os.path.join(folder, STATE_FILE), "w") as handle:
@@ -142,3 +143,39 @@ def restore_latest(checkpoint, model):
         state["path"], state["skipped"] = checkpoint.path, []
     apply(model, state)
     return state
+
+
+# Rank 0's last finished epoch, in the run's storage: after a restart it is what tells how much work was lost.
+PROGRESS_FILE = "progress.json"
+
+
+def record_progress(storage_dir, epoch, when=None):
+    import storage
+
+    storage.write_text(storage.join(storage_dir, PROGRESS_FILE),
+                       json.dumps({"epoch": int(epoch), "time": time.time() if when is None else when}))
+
+
+def read_progress(storage_dir):
+    import storage
+
+    text = storage.read_text(storage.join(storage_dir, PROGRESS_FILE))
+    return json.loads(text) if text else None
+
+
+def recovery_account(restored, progress, run_started, now):
+    """What a restart from `restored` (restore_latest's state) cost, for CheckpointController.observe_recovery:
+    epochs finished after the checkpoint and lost, and seconds lost since the checkpoint was committed, the
+    restart included (as simulate_checkpoints.py charges them). A checkpoint of an earlier process (--resume)
+    costs only the work after it that that process lost: the time until the rerun is the user's, not a failure's.
+    None when nothing can be said (a checkpoint from before saved_at was recorded)."""
+    saved_at = restored.get("saved_at")
+    if saved_at is None:
+        return None
+    last_epoch, last_time = restored["epoch"], saved_at
+    if progress and progress.get("epoch", 0) >= restored["epoch"]:
+        last_epoch, last_time = progress["epoch"], progress["time"]
+    in_this_run = last_time >= run_started
+    return {"epochs_redone": max(0, last_epoch - restored["epoch"]),
+            "seconds_lost": max(0.0, (now if in_this_run else last_time) - saved_at),
+            "in_this_run": in_this_run}

@@ -266,6 +266,8 @@ def worker_config(args, sizes, queue, storage_dir):
         "storage_dir": storage_dir,
         "inject_failure_epoch": args.inject_failure_epoch,
         "record_shards": args.record_shards,
+        # Progress written before this moment is an earlier process's (a --resume), not this run's restart.
+        "run_started": time.time(),
     }
 
 

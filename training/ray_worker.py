@@ -111,8 +111,14 @@ def train_loop_per_worker(config):
         restored = checkpoints.restore_latest(ray.train.get_checkpoint(), model)
     start_epoch = restored["epoch"] if restored else 0
     history = list(restored["history"]) if restored else []
+    recovery = None
     if restored and restored.get("controller"):
         controller = CheckpointController.from_state(restored["controller"])
+        # The restart is what the adaptive policy learns from: the work it lost and the work the checkpoint saved.
+        recovery = checkpoints.recovery_account(restored, checkpoints.read_progress(config["storage_dir"]),
+                                                config["run_started"], time.time())
+        if recovery is not None:
+            controller.observe_recovery(recovery["epochs_redone"], seconds_lost=recovery["seconds_lost"])
     else:
         controller = CheckpointController(config["checkpoint_policy"],
                                           checkpoint_seconds=measure_checkpoint_cost(strategy, model, rank),
@@ -133,6 +139,7 @@ def train_loop_per_worker(config):
         "env_at_start": env_at_start,
         "pinned_cpus": pinned_cpus,
         "pinned_threads": pinned_threads,
+        "recovery_observed": recovery,
     })
     if config["record_shards"]:
         info["shard_indices"] = [int(i) for i in shard]
@@ -199,6 +206,7 @@ def train_loop_per_worker(config):
                     controller.observe_checkpoint(saved_seconds)
                 _send(queue, {"type": "epoch", **record, "checkpointed": save, "checkpoint_seconds": saved_seconds,
                               "checkpoint_reason": getattr(controller, "last_reason", None)})
+                checkpoints.record_progress(config["storage_dir"], record["epoch"])
             ray.train.report({"epoch": record["epoch"], "loss": record["loss"], "val_loss": record["val_loss"],
                               "val_accuracy": record["val_accuracy"]}, checkpoint=checkpoint,
                              checkpoint_dir_name=checkpoints.dir_name(record["epoch"]) if checkpoint else None)

@@ -33,3 +33,12 @@ def write_text(uri, text):
     fs, path = _fs(uri)
     with fs.open_output_stream(path) as stream:
         stream.write(text.encode())
+
+
+def read_text(uri):
+    """The file's text, or None when there is no such file."""
+    if not exists(uri):
+        return None
+    fs, path = _fs(uri)
+    with fs.open_input_stream(path) as stream:
+        return stream.read().decode()
