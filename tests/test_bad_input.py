@@ -60,7 +60,13 @@ def test_kit_benchmark_rejects_a_bad_allreduce_dtype(python_env):
 
 @pytest.mark.parametrize("settings,expected", CASES + RAY_CASES + [
     ({"NUM_WORKERS": "0"}, "NUM_WORKERS must be a positive integer"),
-    ({"LOCAL_RAY_PIN_CPUS": "yes"}, "LOCAL_RAY_PIN_CPUS must be one of 0, 1, got 'yes'")])
+    ({"LOCAL_RAY_PIN_CPUS": "yes"}, "LOCAL_RAY_PIN_CPUS must be one of 0, 1, got 'yes'"),
+    # Mistakes that used to pass the up-front check and surface only in the Ray run, after the baselines.
+    ({"BATCH_SIZE_MODE": "globl"}, "BATCH_SIZE_MODE must be one of per-worker, global, got 'globl'"),
+    ({"LR_SCALING": "squareroot"}, "LR_SCALING must be one of sqrt, linear, none, got 'squareroot'"),
+    ({"CHECKPOINT_POLICY": "evry"}, "CHECKPOINT_POLICY must be one of every, never"),
+    ({"INJECT_FAILURE_EPOCH": "3", "EPOCHS": "2"}, "INJECT_FAILURE_EPOCH must be at most EPOCHS (2), got 3"),
+    ({"BATCH_SIZE_MODE": "global", "BATCH_SIZE": "63"}, "BATCH_SIZE must divide evenly among NUM_WORKERS=2")])
 def test_benchmark_script_rejects_bad_settings_before_installing_anything(settings, expected, python_env, tmp_path):
     env = dict(python_env, RESULTS_DIR=str(tmp_path), **settings)
     proc = run([os.path.join(REPO_ROOT, "scripts", "run-benchmark.sh"), "--local"], env, timeout=30)
