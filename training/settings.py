@@ -33,12 +33,12 @@ DEFAULTS = {
 }
 
 
-# What `run-benchmark.sh --quick` sets where the user did not: a run of about two minutes in which both sides
-# learn. Measured on digits at batch 64, one CPU, seed 42: 32 steps at LEARNING_RATE 0.001 scored 0.39 on the
-# test set, 40 at 0.001 0.90, 40 at 0.002 0.99. With fewer steps the batch normalization statistics lag the
-# weights: the old quick recipe's 16 steps of a global batch of 128 scored 0.17 with them and 0.95 with
-# statistics recomputed from the final weights. A global batch split over the workers gives the two sides the
-# same steps at the same rate, so their accuracies compare.
+# What `run-benchmark.sh --quick` sets where the user did not: a run of about two and a half minutes on 2 cores
+# in which both sides learn. Measured by benchmarks/quick_recipe_probe.py (digits, one CPU, seed 42): 32 steps of
+# 64 at LEARNING_RATE 0.001 scored 0.39 on the test set, 40 steps at 0.001 0.90, 40 at 0.002 0.99. With fewer
+# steps batch normalization's moving statistics lag the weights: the old quick recipe's 16 steps of a global
+# batch of 128 scored 0.12 with them and 0.95 with statistics recomputed from the final weights. A global batch
+# split over the workers gives the two sides the same steps at the same rate, so their accuracies compare.
 QUICK = {
     "DATASET": "digits",  # offline and real: every one of its 1,294 training images (TRAIN_SAMPLES unset)
     "EPOCHS": "2",  # 2 x 20 steps; the second epoch is the steady-state one
