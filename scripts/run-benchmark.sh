@@ -131,10 +131,9 @@ cleanup() {
   fi
   if [[ -n "${RAY_STATE_DIR:-}" ]]; then
     local_cluster::stop "${RAY_STATE_DIR}" || true
-    # The nodes' own logs (ray start's output) go with the run; Ray's session logs stay in the temp dir named there.
+    # The nodes' own logs (ray start's output) go with the run; Ray's session logs stay where ray_logs says.
     if [[ -n "${RUN_DIR:-}" ]] && compgen -G "${RAY_STATE_DIR}/*.log" >/dev/null; then
       mkdir -p "${RUN_DIR}/logs/ray-nodes" && cp "${RAY_STATE_DIR}"/*.log "${RUN_DIR}/logs/ray-nodes/" || true
-      [[ ! -f "${RAY_STATE_DIR}/ray_tmp" ]] || cp "${RAY_STATE_DIR}/ray_tmp" "${RUN_DIR}/logs/ray-nodes/session-dir.txt" || true
     fi
     rm -rf "${RAY_STATE_DIR}"
   fi

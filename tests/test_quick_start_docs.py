@@ -62,3 +62,10 @@ def test_blocks_are_filled_from_the_median_run_and_the_rest_is_kept(tmp_path):
     assert "median 2 min 30 s (2 min 10 s - 2 min 50 s)" in table and "target at most 3 min: met" in table
     assert "largest gap 3.0 points" in table
     json.dumps(quick_start_docs.read_run(str(work), 1), default=str)  # plain data throughout
+
+
+def test_chatter_is_counted_by_the_consoles_own_filter():
+    from test_console import CHATTER, KEPT
+
+    text = "\n".join(["[12:00:00] Run x"] + CHATTER + KEPT) + "\n"
+    assert quick_start_docs.chatter_lines(text) == len(CHATTER)

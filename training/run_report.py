@@ -105,6 +105,7 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
     first_start = attempts[0]["start"]["attempt_started"]
     first_fit_call = attempts[0]["fit_started"] or first_start
     process_start = timings.get("process_start", timings["script_start"])
+    teardown = timings["fit_returned"] - rank0["fit_ended"]
     fixed_costs = {
         "interpreter_start_seconds": timings["script_start"] - process_start,
         "imports_and_data_check_seconds": timings["imports_done"] - timings["script_start"],
@@ -119,10 +120,10 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
                                                 if attempts[0]["first_step"] else None),
         "first_step_seconds": (attempts[0]["first_step"] - first_fit_call) if attempts[0]["first_step"] else None,
         "first_epoch_excess_seconds": first_epoch_excess(history),
-        "teardown_seconds": timings["fit_returned"] - rank0["fit_ended"],
+        "teardown_seconds": teardown,
         # The same three spans the baseline records, so compare.py can put the two sides side by side.
         "command_start_to_fit_seconds": first_fit_call - process_start,
-        "after_fit_seconds": timings["fit_returned"] - rank0["fit_ended"],
+        "after_fit_seconds": teardown,
         # Of the teardown: scoring the test shards, then Ray Train ending the worker group.
         "test_evaluation_seconds": (rank0["time"] - rank0["fit_ended"]) if "time" in rank0 else None,
         "worker_group_shutdown_seconds": (timings["fit_returned"] - max(d["time"] for d in done)

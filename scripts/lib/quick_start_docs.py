@@ -12,13 +12,12 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# The start-up chatter the console must not show (the same shapes scripts/lib/console.sh filters).
-CHATTER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog"
-                     r"|[IWE]\d{4} [\d:.]+ +\d+ \S+\.(cc|h):\d+\])")
+CONSOLE_LIB = os.path.join(REPO_ROOT, "scripts", "lib", "console.sh")
 # (doc, block) pairs: every block each doc holds.
 BLOCKS = [
     ("README.md", "quick-start-sample"),
@@ -32,6 +31,14 @@ COMPARISON_FIELDS = ("num_workers", "baseline_cpus", "ray_cpus", "steady_state_s
                      "equal_resources_steady_state_speedup", "fixed_costs", "end_to_end_speedup",
                      "break_even_epochs", "speedup", "efficiency", "equal_resources_speedup", "accuracy_delta",
                      "same_optimization")
+
+
+def chatter_lines(text):
+    """How many lines of `text` are library start-up chatter, by scripts/lib/console.sh's own filter (the one list
+    of its shapes)."""
+    kept = subprocess.run(["bash", "-c", f'source "{CONSOLE_LIB}" && console::noise_filter'], input=text,
+                          capture_output=True, text=True, check=True).stdout
+    return len(text.splitlines()) - len(kept.splitlines())
 
 
 def machine():
@@ -67,7 +74,7 @@ def read_run(work, index):
         "stdout": shown,
         "console_lines": len(stdout.splitlines()) + len(stderr.splitlines()),
         "stderr_lines": len(stderr.splitlines()),
-        "chatter_lines": sum(1 for line in (stdout + stderr).splitlines() if CHATTER.match(line)),
+        "chatter_lines": chatter_lines(stdout + stderr),
         "steady_state_speedup": c["steady_state_speedup"],
         "steady_state_efficiency": c["steady_state_efficiency"],
         "equal_resources_steady_state_speedup": c["equal_resources_steady_state_speedup"],

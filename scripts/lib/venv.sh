@@ -22,9 +22,9 @@ venv::ensure() {
     log::info "Updating ${venv}: the pinned requirements changed"
   else
     log::info "Setting up ${venv} with the pinned requirements (first run only; about 2 minutes)"
+    "${KIT_PYTHON}" -m venv "${venv}" ||
+      die "${EXIT_MISSING_PREREQ}" "could not create a virtualenv with ${KIT_PYTHON} -m venv (on Debian/Ubuntu: apt install python3-venv)"
   fi
-  [[ -x "${venv}/bin/python" ]] || "${KIT_PYTHON}" -m venv "${venv}" ||
-    die "${EXIT_MISSING_PREREQ}" "could not create a virtualenv with ${KIT_PYTHON} -m venv (on Debian/Ubuntu: apt install python3-venv)"
   # pip's own output (progress, resolver notes, index warnings) goes to a log; the terminal gets its last lines
   # only when the install fails.
   local install_log="${venv}/install.log"
