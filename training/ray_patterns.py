@@ -225,7 +225,7 @@ def start_ray(args):
 
     from tf_env import WORKER_ENV
 
-    runtime_env = {"working_dir": os.path.dirname(os.path.abspath(__file__)), "excludes": ["__pycache__"],
+    runtime_env = {"working_dir": os.path.dirname(os.path.abspath(__file__)),
                    "env_vars": dict(WORKER_ENV)}
     try:
         if args.ray_address:

@@ -146,7 +146,6 @@ def start_ray(args):
 
     runtime_env = {
         "working_dir": os.path.dirname(os.path.abspath(__file__)),
-        "excludes": ["__pycache__"],
         "env_vars": dict(WORKER_ENV),
     }
     if args.ray_address:
