@@ -1,5 +1,8 @@
 """BENCHMARKS.md from the benchmark's JSON: the machine, versions, command, the table and the targets."""
 
+# run.py, the one importer, has put training/ on sys.path.
+from scaling_metrics import efficiency, speedup
+
 TARGETS = [
     # (name, how it is read, predicate on the summary, the target as stated)
     ("parallel efficiency, 2 workers", lambda s: s["ratios"]["parallel_efficiency"]["median"], lambda v: v >= 0.95,
@@ -156,15 +159,15 @@ def _unmet(doc, n, m):
     """The explanations, only for the targets this run missed."""
     notes = []
     rows = doc["summary"]["rows"]
-    threads_speedup = (rows["baseline_1thread"]["steady_epoch_seconds"]["median"]
-                       / rows[f"baseline_{n}thread"]["steady_epoch_seconds"]["median"])
+    threads_speedup = speedup(rows["baseline_1thread"]["steady_epoch_seconds"]["median"],
+                              rows[f"baseline_{n}thread"]["steady_epoch_seconds"]["median"])
     if _met(doc, "parallel efficiency") is False or _met(doc, "Ray N workers") is False:
         notes.append(f"""- **Parallel efficiency, and the speedup over the all-threads baseline**: one worker trains on one core while
   Ray's other processes run on the other; {n} workers have no spare core, so everything in the CPU table above
   that is not a training worker comes out of their time, and every synchronous step also waits for the
   all-reduce. One process with {n} threads pays neither: here it ran {threads_speedup:.2f}x faster than one
   thread, so to be 1.15x ahead of it {n} workers would need a parallel efficiency of about
-  {1.15 * threads_speedup / n:.2f} (taking one Ray worker as fast as one thread, as the overhead ratio shows). On Kubernetes each worker pod has CPUs of its own and the head and
+  {efficiency(1.15 * threads_speedup, n):.2f} (taking one Ray worker as fast as one thread, as the overhead ratio shows). On Kubernetes each worker pod has CPUs of its own and the head and
   Ray Train's actors run elsewhere; a local cluster on a {m['cpus']}-core machine cannot separate them.""")
     if _met(doc, "Ray 1 worker") is False:
         one = rows["ray_1worker"]

@@ -7,7 +7,6 @@ Every figure comes from the kit's own results files (training/results.py) of run
 FLOP rate and the input pipeline rate, which are measured by the small probes in probes.py.
 """
 
-import argparse
 import contextlib
 import json
 import os
@@ -23,9 +22,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 TRAINING = os.path.join(REPO, "training")
 sys.path.insert(0, TRAINING)
+import atomic_files  # noqa: E402
 import cpu_sampler  # noqa: E402  (benchmarks/ is the script's folder)
+from scaling_metrics import efficiency, overhead, speedup, steady_images_per_second  # noqa: E402
 
-DEFAULT_ALLREDUCE_DTYPE = "float32"
 LIB = f"source {REPO}/scripts/lib/common.sh; source {REPO}/scripts/lib/local_cluster.sh"
 
 
@@ -36,11 +36,16 @@ def stats(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def run_training(script, args, env, label, sample_workers=0):
-    """Runs one training command; with sample_workers, also who used the CPUs while that many trained."""
+def run_training(program, values, env, label, sample_workers=0):
+    """Runs one trainer with the argv the settings table builds from `values` (NAME -> value); with
+    sample_workers, also who used the CPUs while that many trained. The benchmark sets every setting it
+    depends on, so `env` carries none of the user's training settings."""
+    import settings
+
+    argv = settings.trainer_argv(program, "local", values, environ={}, repo_root=REPO)
     started = time.time()
     with cpu_sampler.Sampler(sample_workers) if sample_workers else contextlib.nullcontext() as sampler:
-        proc = subprocess.run([sys.executable, os.path.join(TRAINING, script), *args], env=env,
+        proc = subprocess.run([sys.executable, *argv], env=env,
                               capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-3000:])
@@ -69,31 +74,25 @@ def stop_cluster(state_dir):
     subprocess.run(["bash", "-c", f"{LIB}; local_cluster::stop {state_dir}"], capture_output=True)
 
 
-def steady_images_per_second(result):
-    config = result["config"]
-    seconds = result["steady_state_epoch_seconds"]
-    return config["steps_per_epoch"] * config["global_batch_size"] / seconds if seconds else None
-
-
 def measure_throughput(opts, env, cluster_env, out_dir):
     """One repeat of the four configurations at the same per-worker batch, on synthetic data."""
-    common = ["--dataset", "synthetic", "--epochs", str(opts.epochs), "--train-samples", str(opts.train_samples),
-              "--test-samples", "200", "--batch-size", str(opts.batch_size), "--seed", "1"]
+    common = {"DATASET": "synthetic", "EPOCHS": opts.epochs, "TRAIN_SAMPLES": opts.train_samples,
+              "TEST_SAMPLES": 200, "BATCH_SIZE": opts.batch_size, "SEED": 1}
     runs = {}
     for threads in sorted({1, opts.workers}):
         name = f"baseline_{threads}thread"
         path = os.path.join(out_dir, f"{name}.json")
-        run_training("baseline_training.py", common + ["--threads", str(threads), "--output", path], env, name)
+        run_training("baseline", {**common, "THREADS": threads, "OUTPUT": path}, env, name)
         runs[name] = path
     ray_env = dict(env, **cluster_env)
     shares = None
     for workers in sorted({1, opts.workers}):
         name = f"ray_{workers}worker"
         path = os.path.join(out_dir, f"{name}.json")
-        sampled = run_training("ray_training.py", common + [
-            "--ray-address", cluster_env["RAY_ADDRESS"], "--num-workers", str(workers), "--cpus-per-worker", "1",
-            "--checkpoint-policy", "never", "--storage-path", os.path.join(out_dir, "ckpt"),
-            "--allreduce-dtype", opts.allreduce_dtype, "--output", path], ray_env, name,
+        sampled = run_training("ray", {
+            **common, "RAY_ADDRESS": cluster_env["RAY_ADDRESS"], "NUM_WORKERS": workers, "CPUS_PER_WORKER": 1,
+            "CHECKPOINT_POLICY": "never", "STORAGE_PATH": os.path.join(out_dir, "ckpt"),
+            "ALLREDUCE_DTYPE": opts.allreduce_dtype, "OUTPUT": path}, ray_env, name,
             sample_workers=workers if workers == opts.workers else 0)
         shares = sampled if workers == opts.workers else shares
         runs[name] = path
@@ -106,15 +105,14 @@ def measure_throughput(opts, env, cluster_env, out_dir):
 
 def measure_accuracy(opts, env, cluster_env, out_dir):
     """Equal accuracy after the same epochs: digits, same global batch and steps on both sides."""
-    common = ["--dataset", "digits", "--epochs", str(opts.accuracy_epochs), "--seed", "3", "--batch-size", "64"]
+    common = {"DATASET": "digits", "EPOCHS": opts.accuracy_epochs, "SEED": 3, "BATCH_SIZE": 64}
     base = os.path.join(out_dir, "acc_baseline.json")
     ray = os.path.join(out_dir, "acc_ray.json")
-    run_training("baseline_training.py", common + ["--threads", str(opts.workers), "--output", base], env,
-                 "accuracy: baseline")
-    run_training("ray_training.py", common + [
-        "--ray-address", cluster_env["RAY_ADDRESS"], "--num-workers", str(opts.workers), "--batch-size-mode",
-        "global", "--allreduce-dtype", opts.allreduce_dtype, "--checkpoint-policy", "never", "--storage-path", os.path.join(out_dir, "ckpt"),
-        "--output", ray], dict(env, **cluster_env), "accuracy: ray")
+    run_training("baseline", {**common, "THREADS": opts.workers, "OUTPUT": base}, env, "accuracy: baseline")
+    run_training("ray", {**common, "RAY_ADDRESS": cluster_env["RAY_ADDRESS"], "NUM_WORKERS": opts.workers,
+                         "BATCH_SIZE_MODE": "global", "ALLREDUCE_DTYPE": opts.allreduce_dtype,
+                         "CHECKPOINT_POLICY": "never", "STORAGE_PATH": os.path.join(out_dir, "ckpt"),
+                         "OUTPUT": ray}, dict(env, **cluster_env), "accuracy: ray")
     from results import load_results
 
     return load_results(base)["test_accuracy"], load_results(ray)["test_accuracy"]
@@ -146,10 +144,10 @@ def summarize(repeats, opts, probes, accuracy):
 
     ratios = {
         # Ratios within one repeat, then the median over repeats: each ratio's two sides ran minutes apart.
-        "ray_overhead_equal_resources": [r1 / b1 for r1, b1 in zip(epoch("r1"), epoch("b1"))],
-        "parallel_efficiency": [r1 / (n * rn) for r1, rn in zip(epoch("r1"), epoch("rn"))],
-        "honest_speedup_vs_all_threads": [bn / rn for bn, rn in zip(epoch("bn"), epoch("rn"))],
-        "scale_out_speedup_vs_1thread": [b1 / rn for b1, rn in zip(epoch("b1"), epoch("rn"))],
+        "ray_overhead_equal_resources": [overhead(r1, b1) for r1, b1 in zip(epoch("r1"), epoch("b1"))],
+        "parallel_efficiency": [efficiency(speedup(r1, rn), n) for r1, rn in zip(epoch("r1"), epoch("rn"))],
+        "honest_speedup_vs_all_threads": [speedup(bn, rn) for bn, rn in zip(epoch("bn"), epoch("rn"))],
+        "scale_out_speedup_vs_1thread": [speedup(b1, rn) for b1, rn in zip(epoch("b1"), epoch("rn"))],
     }
     rows = {}
     for k, name in keys.items():
@@ -214,18 +212,21 @@ def write_markdown(path, text):
         kept = None
     if kept:
         text = QUICK_START_BLOCK.sub(lambda _: kept.group(0), text, count=1)
-    with open(path, "w") as handle:
-        handle.write(text)
+    atomic_files.write_text(path, text)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+def main(argv=None):
+    import settings
+
+    quick = "--quick" in (sys.argv[1:] if argv is None else argv)
+    parser = settings.parser_for("benchmark", __doc__.splitlines()[0],
+                                 overlay=settings.PROGRAM_DEFAULTS["benchmark --quick"] if quick else None)
+    parser.add_argument("--quick", action="store_true", help="2 repeats of smaller runs, under 10 minutes on 2 cores")
     parser.add_argument("--output-md", default=os.path.join(REPO, "BENCHMARKS.md"))
     parser.add_argument("--output-json", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--render", action="store_true",
                         help="only rewrite the Markdown from the JSON of an earlier run (after a report change)")
-    opts = parser.parse_args()
+    opts = parser.parse_args(argv)
     if opts.render:
         import report
 
@@ -234,20 +235,17 @@ def main():
         write_markdown(opts.output_md, report.markdown(doc))
         print(f"Wrote {opts.output_md} from {opts.output_json}")
         return
-    opts.workers = int(os.environ.get("NUM_WORKERS", "2"))
-    opts.repeats = int(os.environ.get("REPEATS", "2" if opts.quick else "3"))
-    opts.epochs = int(os.environ.get("BENCH_EPOCHS", "3"))
-    opts.train_samples = int(os.environ.get("BENCH_TRAIN_SAMPLES", "768" if opts.quick else "1536"))
-    opts.batch_size = int(os.environ.get("BATCH_SIZE", "64"))
-    opts.accuracy_epochs = int(os.environ.get("BENCH_ACCURACY_EPOCHS", "3" if opts.quick else "5"))
-    opts.allreduce_dtype = os.environ.get("BENCH_ALLREDUCE_DTYPE", DEFAULT_ALLREDUCE_DTYPE)
-    opts.pin_cpus = os.environ.get("LOCAL_RAY_PIN_CPUS", "0")
+    # The names the measurement and its report use.
+    opts.workers, opts.repeats, opts.epochs = opts.num_workers, opts.repeats, opts.bench_epochs
+    opts.train_samples, opts.accuracy_epochs = opts.bench_train_samples, opts.bench_accuracy_epochs
+    opts.allreduce_dtype, opts.pin_cpus = opts.bench_allreduce_dtype, opts.local_ray_pin_cpus
     command = "scripts/benchmark.sh" + (" --quick" if opts.quick else "")
     started = time.time()
 
     import probes
 
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "RAY_ADDRESS")}
+    # The runs get every setting they depend on as a flag; none of the user's may change them unseen.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS" and k not in settings.BY_NAME}
     env["PYTHONPATH"] = TRAINING
     print("Probes: FLOP peak, FLOPs per image, input pipeline", flush=True)
     probe = probes.run_all(opts.workers)
@@ -280,8 +278,7 @@ def main():
         "summary": summary,
         "probes": probe,
     }
-    with open(opts.output_json, "w") as handle:
-        json.dump(doc, handle, indent=2)
+    atomic_files.write_json(opts.output_json, doc)
     import report
 
     write_markdown(opts.output_md, report.markdown(doc))

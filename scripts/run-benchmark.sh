@@ -19,22 +19,8 @@
 #                optimizer steps of the same global batch at the same rate, so their accuracies compare.
 #   -h, --help   this text
 #
-# Settings (environment variables, with defaults):
-#   EPOCHS=10            epochs per run
-#   BATCH_SIZE=64        images per step per worker (the baseline uses the same per-process batch)
-#   BATCH_SIZE_MODE=per-worker   per-worker, or global: the Ray workers split BATCH_SIZE (same steps as the baseline)
-#   LEARNING_RATE=0.001  Adam's rate (Ray scales it with the global batch; see ray_training.py --help)
-#   NUM_WORKERS=2        Ray Train workers
-#   CPUS_PER_WORKER=1    CPUs per Ray worker (cluster: default a worker pod's CPUs); the scale-out baseline gets
-#                        the same, the equal-resources one all
-#   DATASET=cifar10      cifar10, digits (offline, bundled with scikit-learn) or synthetic (throughput only)
-#   DATA_DIR=            a cifar-10-batches-py folder to use instead of Keras' download
-#   TRAIN_SAMPLES=       train on this many images (default: all)
-#   TEST_SAMPLES=        evaluate on this many test images (default: all)
-#   RESULTS_DIR=results  where results go: each run in RESULTS_DIR/runs/<id>/, copied up to RESULTS_DIR on success
-#   CHECKPOINT_POLICY=adaptive, MAX_FAILURES=1, INJECT_FAILURE_EPOCH=0 (Ray fault tolerance; see ray_training.py)
-#   ALLREDUCE_DTYPE=float32  what gradients cross workers in: float32, bfloat16 (half the bytes) or float16
-#   LOCAL_RAY_PIN_CPUS=0     --local, an experiment: 1 holds each worker's TensorFlow op threads to a CPU of its own
+# Settings: environment variables, listed below by --help with their defaults and allowed values (all of the
+# kit's, with the reason for each default, are in docs/QUICK_REFERENCE.md, generated from training/settings.py).
 #
 # Results of a failed or interrupted run stay in its runs/<id>/ folder; the files in RESULTS_DIR are replaced
 # only by a run that finished, and then hold exactly that run's files. Each step's whole output (TensorFlow's
@@ -61,6 +47,8 @@ parse_flags() {
       --quick) QUICK=1 ;;
       -h | --help)
         usage_from_header "$0"
+        printf '\nSettings (environment variables, with defaults):\n'
+        settings::py list --programs baseline,ray,local,cluster
         exit 0
         ;;
       --sweep | --scales | --repeat | --experiment | --max-attempts | --target-accuracy | --scaling | --cluster-cpus | --run-timeout)
@@ -76,19 +64,15 @@ parse_flags() {
 }
 
 apply_defaults() {
-  if ((QUICK)); then
-    # The quick recipe and the measurements behind it live in training/settings.py (QUICK).
-    local assignment
-    while IFS= read -r assignment; do
-      [[ -z "${assignment}" ]] || export "${assignment?}"
-    done < <(python3 "${REPO_ROOT}/training/settings.py" quick-env)
-  fi
-  export EPOCHS="${EPOCHS:-10}" BATCH_SIZE="${BATCH_SIZE:-64}" NUM_WORKERS="${NUM_WORKERS:-2}"
-  export DATASET="${DATASET:-cifar10}" RESULTS_DIR="${RESULTS_DIR:-results}"
+  # What this script reads itself; the table in training/settings.py holds the values and why (and QUICK, the
+  # quick recipe with the measurements behind it).
+  local -a names=(EPOCHS BATCH_SIZE NUM_WORKERS DATASET RESULTS_DIR)
   # On the cluster an unset CPUS_PER_WORKER means a whole worker pod's CPUs (cluster_benchmark.sh reads them).
-  [[ "${TARGET}" != local ]] || export CPUS_PER_WORKER="${CPUS_PER_WORKER:-1}"
-  # Settings are checked with the standard library before anything is installed or started.
-  python3 "${REPO_ROOT}/training/settings.py" check || exit "${EXIT_BAD_INPUT}"
+  [[ "${TARGET}" != local ]] || names+=(CPUS_PER_WORKER)
+  if ((QUICK)); then names=(--quick "${names[@]}"); fi
+  settings::export_defaults "${names[@]}"
+  # Every setting, checked with the standard library before anything is installed or started.
+  settings::check "baseline,ray,${TARGET}"
 }
 
 check_local_capacity() {
@@ -99,28 +83,34 @@ check_local_capacity() {
     die "${EXIT_BAD_INPUT}" "NUM_WORKERS=${NUM_WORKERS} x CPUS_PER_WORKER=${CPUS_PER_WORKER} needs ${needed} CPUs; this machine has ${have} (more workers than cores would share cores and the speedup would lie)"
 }
 
-train() { # LOG_NAME SCRIPT ARGS...: one training script of the kit with the venv's Python, its output logged
-  local log_name="$1" script="$2"
-  shift 2
-  console::run "${RUN_DIR}/logs/${log_name}.log" "${REPO_ROOT}/.venv/bin/python" "${REPO_ROOT}/training/${script}" "$@"
+step() { # LOG_NAME ARGV...: one Python program of the kit with the venv's Python, its output logged
+  local log_name="$1"
+  shift
+  console::run "${RUN_DIR}/logs/${log_name}.log" "${REPO_ROOT}/.venv/bin/python" "$@"
+}
+
+trainer() { # LOG_NAME PROGRAM NAME=VALUE...: a trainer with the argv the settings table builds
+  local log_name="$1" program="$2"
+  local -a argv
+  settings::trainer_argv argv "${program}" local "${@:3}"
+  step "${log_name}" "${argv[@]}"
 }
 
 run_local() {
   local run_dir="$1" all_cpus=$((NUM_WORKERS * CPUS_PER_WORKER))
   log::info "Baseline: one process, ${CPUS_PER_WORKER} TensorFlow thread(s) (one Ray worker's share)"
-  train baseline baseline_training.py --threads "${CPUS_PER_WORKER}" --run-id "${RUN_ID}-baseline" \
-    --output "${run_dir}/baseline_results.json"
+  trainer baseline baseline THREADS="${CPUS_PER_WORKER}" RUN_ID="${RUN_ID}-baseline" \
+    OUTPUT="${run_dir}/baseline_results.json"
   if ((all_cpus > CPUS_PER_WORKER)); then
     log::info "Baseline, equal resources: one process, ${all_cpus} TensorFlow threads (all of Ray's CPUs)"
-    train baseline-equal-resources baseline_training.py --threads "${all_cpus}" --run-id "${RUN_ID}-baseline-equal" \
-      --output "${run_dir}/baseline_equal_resources_results.json"
+    trainer baseline-equal-resources baseline THREADS="${all_cpus}" RUN_ID="${RUN_ID}-baseline-equal" \
+      OUTPUT="${run_dir}/baseline_equal_resources_results.json"
   fi
   RAY_STATE_DIR="$(mktemp -d /tmp/kit-ray.XXXXXX)"
   local_cluster::start "${NUM_WORKERS}" "${CPUS_PER_WORKER}" "${RAY_STATE_DIR}"
   log::info "Ray Train: ${NUM_WORKERS} worker(s) x ${CPUS_PER_WORKER} CPU"
-  train ray ray_training.py --ray-address "${RAY_ADDRESS}" --num-workers "${NUM_WORKERS}" \
-    --cpus-per-worker "${CPUS_PER_WORKER}" --run-id "${RUN_ID}-ray" --storage-path "${run_dir}/checkpoints" \
-    --output "${run_dir}/ray_results_${NUM_WORKERS}workers.json"
+  trainer ray ray RAY_ADDRESS="${RAY_ADDRESS}" RUN_ID="${RUN_ID}-ray" STORAGE_PATH="${run_dir}/checkpoints" \
+    OUTPUT="${run_dir}/ray_results_${NUM_WORKERS}workers.json"
   local_cluster::stop "${RAY_STATE_DIR}"
 }
 
@@ -138,6 +128,7 @@ cleanup() {
     rm -rf "${RAY_STATE_DIR}"
   fi
   if ((code != 0)) && [[ -n "${RUN_DIR:-}" ]]; then
+    # shellcheck disable=SC2153  # exported by settings::export_defaults (apply_defaults)
     log::error "The run did not finish (exit ${code}); earlier results in ${RESULTS_DIR}/ are untouched; this run's files: ${RUN_DIR}/, each step's whole output: ${RUN_DIR}/logs/${ray_logs}"
   fi
 }
@@ -169,7 +160,7 @@ main() {
     source "${REPO_ROOT}/scripts/lib/cluster_benchmark.sh"
     cluster_benchmark::run "${RUN_DIR}"
   fi
-  train compare compare.py --results-dir "${RUN_DIR}" --num-workers "${NUM_WORKERS}"
+  step compare "${REPO_ROOT}/training/compare.py" --results-dir "${RUN_DIR}" --num-workers "${NUM_WORKERS}"
   publish::run "${RUN_DIR}" "${RESULTS_DIR}"
 }
 

@@ -91,13 +91,13 @@ def test_ray_checks_batch_split_and_failure_settings(python_env, tmp_path):
     env = dict(python_env, RESULTS_DIR=str(tmp_path), DATASET="digits")
     proc = run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py"), "--num-workers", "3",
                 "--batch-size", "64", "--batch-size-mode", "global"], env)
-    assert_one_line_error(proc, "BATCH_SIZE must divide evenly among 3 workers")
+    assert_one_line_error(proc, "BATCH_SIZE must divide evenly among NUM_WORKERS=3 workers")
     proc = run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py"), "--inject-failure-epoch", "2",
                 "--max-failures", "0"], env)
     assert_one_line_error(proc, "INJECT_FAILURE_EPOCH needs MAX_FAILURES of at least 1")
     proc = run([sys.executable, os.path.join(TRAINING_DIR, "ray_training.py"), "--train-samples", "100",
                 "--num-workers", "2"], env)
-    assert_one_line_error(proc, "too few for 2 workers")
+    assert_one_line_error(proc, "TRAIN_SAMPLES must hold at least one global batch (128 images")
 
 
 def test_help_lists_settings_with_defaults(python_env):

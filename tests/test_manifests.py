@@ -18,6 +18,8 @@
 
 from pathlib import Path
 
+import shlex
+
 import pytest
 import yaml
 
@@ -176,7 +178,25 @@ def test_ray_job_targets_the_existing_cluster_with_the_head_pod_command():
     spec = job["spec"]
     assert spec["clusterSelector"] == {"ray.io/cluster": ray_cluster()["metadata"]["name"]}
     assert "rayClusterSpec" not in spec and not spec.get("shutdownAfterJobFinishes", False)
-    assert "python training/ray_training.py --ray-address auto --num-workers 2" in spec["entrypoint"]
+    words = shlex.split(spec["entrypoint"])
+    command = words[words.index("python"):]
+    # The head pod's command from the same builder (cluster_benchmark.sh), with the pods' defaults, which the
+    # manifest's worker pods must match: 2 workers of the worker pod's CPUs.
+    import settings
+
+    assert command == ["python"] + settings.trainer_argv("ray", "pod", settings.pod_ray_values({}), environ={})
+    worker = ray_cluster()["spec"]["workerGroupSpecs"][0]
+    assert command[command.index("--cpus-per-worker") + 1] == str(
+        worker["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
+    assert int(command[command.index("--num-workers") + 1]) <= worker["maxReplicas"]
+
+
+def test_ray_job_manifest_is_what_the_settings_table_generates():
+    """k8s/ray-job.yaml is generated (python3 training/settings.py rayjob): a table change must regenerate it."""
+    import settings
+
+    assert (K8S / "ray-job.yaml").read_text() == settings.rayjob_manifest({}), \
+        "k8s/ray-job.yaml is stale: run python3 training/settings.py rayjob > k8s/ray-job.yaml"
 
 
 # --- the real kubectl, offline --------------------------------------------------------------------------------

@@ -46,3 +46,104 @@ def test_the_first_step_is_kept_per_attempt_for_the_start_up_cost():
     attempts = split_attempts([worker(0, 0.0), {"type": "fit_started", "time": 1.0},
                                {"type": "first_step", "time": 3.5}, epoch(1, 11.0)])
     assert attempts[0]["fit_started"] == 1.0 and attempts[0]["first_step"] == 3.5
+
+
+# --- the whole document: Ray Train's Result plus the queue -------------------------------------------------------
+
+def run_config(**changes):
+    from ray_run_config import RayRunConfig
+
+    values = dict(run_id="r1", output="out.json", dataset="digits", data_dir=None, train_samples=None,
+                  test_samples=None, val_fraction=0.1, seed=3, epochs=2, early_stopping_patience=0, batch_size=64,
+                  batch_size_mode="global", per_worker_batch=32, global_batch=64, base_learning_rate=0.002,
+                  lr_scaling="sqrt", lr_factor=1.0, num_workers=2, cpus_per_worker=1, use_gpu=False,
+                  ray_address=None, collective="AUTO", allreduce_dtype="bfloat16", checkpoint_policy="interval:2",
+                  checkpoint_budget=0.05, mtbf_seconds=3600.0, max_failures=1, inject_failure_epoch=0,
+                  storage_path="/tmp/ckpt", resume=False, record_shards=False, model_options={})
+    return RayRunConfig(**{**values, **changes})
+
+
+def placed(rank, t):
+    return {**worker(rank, t), "shard_size": 320, "val_shard_size": 40, "steps_per_epoch": 10,
+            "tf_threads": {"intra_op": 1, "inter_op": 1}, "images_per_step": 32}
+
+
+def finished(rank, t, correct):
+    return {"type": "done", "rank": rank, "fit_started": 1.0, "fit_ended": 21.0, "time": t,
+            "counts": {"correct": [correct, 5], "total": [10, 10], "loss_sum": 4.0}, "epoch_cpu": []}
+
+
+def row(n):
+    return {"epoch": n, "loss": 1.0 / n, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5, "seconds": 10.0}
+
+
+SUMMARY = {"history": [row(1), row(2)], "controller": {"version": 1, "checkpoints": 1},
+           "class_names": ["zero", "one"], "data_source": "sklearn digits", "accuracy_meaningful": True,
+           "sizes": {"train": 700, "val": 80, "test": 20}, "num_parameters": 1234}
+
+
+def fake_result(summary=SUMMARY, checkpoint_path="/tmp/ckpt/r1/checkpoint_epoch_0002"):
+    """What trainer.fit() returns, as far as run_report reads it (ray.train.Result's attributes)."""
+    from types import SimpleNamespace
+
+    checkpoint = SimpleNamespace(path=checkpoint_path) if checkpoint_path else None
+    return SimpleNamespace(return_value=summary, metrics={"epoch": 2, "loss": 0.5} if checkpoint else None,
+                           checkpoint=checkpoint, error=None)
+
+
+MESSAGES = [placed(0, 0.0), placed(1, 0.0), {"type": "fit_started", "time": 1.0},
+            {**epoch(1, 11.0), "checkpointed": False, "checkpoint_seconds": None, "checkpoint_reason": "next at 2"},
+            {**epoch(2, 21.0), "checkpointed": True, "checkpoint_seconds": 0.25, "checkpoint_reason": "final"},
+            finished(1, 22.0, 6), finished(0, 22.5, 8)]
+TIMINGS = {"process_start": -2.0, "script_start": -1.5, "imports_done": -1.0, "ray_ready": -0.8,
+           "fit_called": -0.5, "fit_returned": 24.0}
+
+
+def test_history_controller_and_latest_checkpoint_come_from_ray_trains_result():
+    from results import validate
+    from run_report import assemble_result
+
+    result = assemble_result(run_config(), fake_result(), MESSAGES, {"nodes": 3, "cpus": 2}, TIMINGS)
+    validate(result)
+    assert result["history"] == SUMMARY["history"] and result["epochs_completed"] == 2
+    assert result["num_parameters"] == 1234 and result["config"]["data_source"] == "sklearn digits"
+    checkpoints = result["checkpoints"]
+    assert checkpoints["controller_state"] == SUMMARY["controller"]
+    assert checkpoints["latest"] == {"epoch": 2, "path": "/tmp/ckpt/r1/checkpoint_epoch_0002"}
+    assert checkpoints["epochs"] == [2] and checkpoints["seconds_by_epoch"] == {"2": 0.25}
+    # Each worker's test counts come from its own message and add up.
+    assert result["test_accuracy"] == pytest.approx((8 + 6 + 5 + 5) / 40)
+    assert result["config"]["storage_dir"] == "/tmp/ckpt/r1" and result["config"]["allreduce_dtype"] == "bfloat16"
+    assert result["training_time_seconds"] == pytest.approx(20.0)
+
+
+def test_a_run_without_checkpoints_has_no_latest_one():
+    from run_report import assemble_result
+
+    result = assemble_result(run_config(checkpoint_policy="never"), fake_result(checkpoint_path=None), MESSAGES,
+                             {"nodes": 1, "cpus": 2}, TIMINGS)
+    assert result["checkpoints"]["latest"] is None
+
+
+def test_a_result_without_rank_0s_summary_is_refused():
+    from run_report import assemble_result
+
+    with pytest.raises(RuntimeError, match="rank 0's summary"):
+        assemble_result(run_config(), fake_result(summary=None), MESSAGES, {"nodes": 1, "cpus": 2}, TIMINGS)
+
+
+# --- the typed run configuration ---------------------------------------------------------------------------------
+
+def test_run_config_reads_the_flags_and_survives_the_trip_to_the_workers():
+    from types import SimpleNamespace
+
+    from ray_run_config import RayRunConfig
+
+    config = run_config()
+    flags = {**config.to_dict(), "learning_rate": config.base_learning_rate, "results_dir": "results"}
+    del flags["base_learning_rate"]
+    assert RayRunConfig.from_args(SimpleNamespace(**flags)) == config
+    assert RayRunConfig.from_dict(config.to_dict()) == config
+    assert run_config(lr_factor=2.0).learning_rate == pytest.approx(0.004)
+    assert run_config(num_workers=1).allreduce_dtype_used == "float32"
+    assert config.controller_args == {"mtbf_seconds": 3600.0, "budget_fraction": 0.05}

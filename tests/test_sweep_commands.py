@@ -38,15 +38,25 @@ def test_ray_runs_ray_training_against_the_sweeps_cluster(tmp_path, monkeypatch,
     assert args.storage_path == os.path.join(str(tmp_path), "checkpoints")
 
 
-def test_a_retry_resumes_only_from_a_checkpoint_and_only_with_a_trainer_that_knows_resume(tmp_path, monkeypatch):
+def test_a_retry_resumes_only_from_a_checkpoint(tmp_path):
     run = plan_of(Scale(workers=1, epochs=2, batch_size=64, cpus_per_worker=1)).runs[0]
-    monkeypatch.setattr(commands, "trainer_supports", lambda flag: True)
     assert commands.local_command(run, str(tmp_path), "weak", attempt=2)[1] is False  # no checkpoint yet
     (tmp_path / "checkpoints" / run.run_id).mkdir(parents=True)
     argv, resumes = commands.local_command(run, str(tmp_path), "weak", attempt=2)
-    assert resumes and argv[-1] == "--resume"
-    monkeypatch.setattr(commands, "trainer_supports", lambda flag: False)
-    assert "--resume" not in commands.local_command(run, str(tmp_path), "weak", attempt=2)[0]
+    assert resumes and "--resume" in argv
+    assert "--resume" not in commands.local_command(run, str(tmp_path), "weak", attempt=1)[0]
+
+
+def test_the_environments_training_settings_reach_every_run_as_flags(tmp_path, monkeypatch):
+    """The pods see no environment of this machine: a setting must be on the command line, as --local's is."""
+    monkeypatch.setenv("DATASET", "digits")
+    monkeypatch.setenv("LR_SCALING", "linear")
+    base, ray = plan_of(Scale(workers=0, epochs=2, batch_size=64, cpus_per_worker=1),
+                        Scale(workers=2, epochs=2, batch_size=64, cpus_per_worker=1)).runs
+    for build in (commands.local_command, commands.k8s_command):
+        base_argv, ray_argv = (build(run, str(tmp_path), "weak", attempt=1)[0] for run in (base, ray))
+        assert base_argv[base_argv.index("--dataset") + 1] == "digits" == ray_argv[ray_argv.index("--dataset") + 1]
+        assert ray_argv[ray_argv.index("--lr-scaling") + 1] == "linear" and "--lr-scaling" not in base_argv
 
 
 def test_cluster_runs_go_through_pod_run_with_the_pod_paths(tmp_path, monkeypatch):

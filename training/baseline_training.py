@@ -8,27 +8,18 @@ scale-out speedup's reference) and with all the CPUs the Ray workers have togeth
 """
 
 import os
-import sys
 import time
 
 import settings
-from settings import env, fail, positive_int
+from settings import fail
 
 TRAINING_TYPE = "baseline"
 
 
 def parse_args(argv=None):
-    parser = settings.KitArgumentParser(
-        description="Train the CIFAR-10 CNN with plain Keras in one process (the baseline).")
-    settings.add_training_args(parser)
-    parser.add_argument("--batch-size", type=positive_int("BATCH_SIZE"), default=env("BATCH_SIZE"),
-                        help="images per step (env BATCH_SIZE, default %(default)s)")
-    parser.add_argument("--threads", type=positive_int("THREADS"), default=env("THREADS"),
-                        help="TensorFlow intra-op threads: the CPUs this run may use (env THREADS, "
-                             "default: all CPUs available to the process)")
-    args = parser.parse_args(argv)
+    args = settings.parse("baseline", "Train the CIFAR-10 CNN with plain Keras in one process (the baseline).", argv)
     if args.output is None:
-        args.output = os.path.join(env("RESULTS_DIR"), "baseline_results.json")
+        args.output = os.path.join(args.results_dir, "baseline_results.json")
     return args
 
 
@@ -60,7 +51,7 @@ def main(argv=None):
     print(f"[baseline] {args.dataset}: {sizes['train']} train / {sizes['val']} val / {sizes['test']} test images; "
           f"batch {args.batch_size}; {threads} TensorFlow thread(s); {args.epochs} epoch(s)", flush=True)
 
-    model = build_model(learning_rate=args.learning_rate, seed=args.seed)
+    model = build_model(learning_rate=args.learning_rate, seed=args.seed, **settings.model_options(args))
     train_ds = data.make_tf_dataset(ds.x_train, ds.y_train, args.batch_size, shuffle_seed=args.seed,
                                     drop_remainder=True)
     val_ds = data.make_tf_dataset(ds.x_val, ds.y_val, args.batch_size)
@@ -92,6 +83,7 @@ def main(argv=None):
         "tf_threads": tf_threads,
         "early_stopping_patience": args.early_stopping_patience,
         "steps_per_epoch": steps,
+        "model_options": settings.model_options(args),
     }
     result = make_result(
         TRAINING_TYPE, args.run_id, config, recorder.history, training_time, evaluation, model.count_params(),
@@ -112,8 +104,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        print("error: interrupted; no results written", file=sys.stderr)
-        sys.exit(130)
+    settings.run_program(main)

@@ -12,6 +12,9 @@ Standard library only, so it runs (and is tested) outside Ray and TensorFlow. Us
         controller = CheckpointController.from_state(saved_state)
         controller.observe_recovery(epochs_redone, seconds_lost=...)
 
+Nothing in the kit writes that loop out itself: checkpoint_loop.py owns it, and the Ray worker, the tasks-and-actors
+driver, the simulation and the tests all drive the controller through it.
+
 Why the adaptive rule looks the way it does
 -------------------------------------------
 A checkpoint costs C seconds every time; a failure costs the work done since the last checkpoint. Checkpointing
@@ -270,6 +273,10 @@ class CheckpointController:
 
     # --- surviving a restart ---------------------------------------------------------------------------------
 
+    def priors(self):
+        """The constructor's arguments besides the policy: what a restart with nothing to restore starts from."""
+        return {arg: getattr(self, key) for arg, key in _PRIOR_KEYS.items()}
+
     def state(self):
         """Everything learned, as a JSON-ready dict; save it inside the checkpoint about to be written."""
         return {"version": STATE_VERSION, "policy": str(self.policy), **{k: getattr(self, k) for k in _STATE_KEYS}}
@@ -282,15 +289,16 @@ class CheckpointController:
         missing = [k for k in ("policy",) + _STATE_KEYS if k not in state]
         if missing:
             raise ValueError(f"checkpoint controller state lacks {', '.join(missing)}")
-        controller = cls(state["policy"], mtbf_seconds=state["mtbf_prior_seconds"],
-                         checkpoint_seconds=state["checkpoint_prior_seconds"],
-                         budget_fraction=state["budget_fraction"], prior_failures=state["prior_failures"],
-                         learning_rate=state["learning_rate"])
+        controller = cls(state["policy"], **{arg: state[key] for arg, key in _PRIOR_KEYS.items()})
         for key in _STATE_KEYS:
             setattr(controller, key, state[key])
         return controller
 
 
+# Constructor argument -> the attribute (and state key) holding it.
+_PRIOR_KEYS = {"mtbf_seconds": "mtbf_prior_seconds", "checkpoint_seconds": "checkpoint_prior_seconds",
+               "budget_fraction": "budget_fraction", "prior_failures": "prior_failures",
+               "learning_rate": "learning_rate"}
 _STATE_KEYS = (
     "mtbf_prior_seconds", "checkpoint_prior_seconds", "budget_fraction", "prior_failures", "learning_rate",
     "scale", "epochs_observed", "work_seconds", "work_since_checkpoint", "checkpoints", "checkpoint_seconds_total",

@@ -59,13 +59,14 @@ def write_folder(folder, model, weights, epoch, history, controller_state):
         json.dump(state, handle)
 
 
-def save(model, weights, epoch, history, controller):
-    """Writes a checkpoint into a fresh local folder; returns (ray Checkpoint, folder, seconds it took)."""
+def save(model, weights, epoch, history, controller_state):
+    """Writes a checkpoint into a fresh local folder; returns (ray Checkpoint, folder, seconds it took).
+    `controller_state` is the checkpoint loop's state, handed out before the write (checkpoint_loop.py)."""
     from ray.train import Checkpoint
 
     started = time.monotonic()
     folder = tempfile.mkdtemp(prefix="kit-ckpt-")
-    write_folder(folder, model, weights, epoch, history, controller.state())
+    write_folder(folder, model, weights, epoch, history, controller_state)
     return Checkpoint.from_directory(folder), folder, time.monotonic() - started
 
 

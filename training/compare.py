@@ -8,17 +8,19 @@ Two speedups, never confused:
   T(Ray), efficiency = speedup / workers: what adding workers buys, the usual definition of scaling efficiency.
 - equal_resources_speedup: the baseline ran in one process with ALL the CPUs the Ray workers had together.
   It answers whether Ray's N processes beat TensorFlow's own threads on the same hardware.
+Both are computed by scaling_metrics.py, the kit's one definition of them, on training time and on the steady
+epoch alike.
 """
 
 import glob
-import json
 import os
 import re
-import sys
 import textwrap
 
+import atomic_files
 import settings
-from settings import env, fail
+from scaling_metrics import efficiency, ratio, speedup, steady_images_per_second
+from settings import fail
 
 BASELINE_FILE = "baseline_results.json"
 EQUAL_RESOURCES_FILE = "baseline_equal_resources_results.json"
@@ -55,7 +57,7 @@ def summary(result):
         "dataset": config["dataset"],
         "epochs": config["epochs"],
         "steps_per_epoch": config.get("steps_per_epoch"),
-        "steady_state_images_per_second": ratio(images_per_epoch(config), result.get("steady_state_epoch_seconds")),
+        "steady_state_images_per_second": steady_images_per_second(result),
         "fixed_costs": {key: (result.get("fixed_costs") or {}).get(key) for key in FIXED_COSTS},
         "num_parameters": result.get("num_parameters"),
         "accuracy_meaningful": result["accuracy_meaningful"],
@@ -63,36 +65,27 @@ def summary(result):
     }
 
 
-def images_per_epoch(config):
-    steps = config.get("steps_per_epoch")
-    return steps * config["global_batch_size"] if steps else None
-
-
-def ratio(numerator, denominator):
-    return numerator / denominator if numerator is not None and denominator else None
-
-
 def compare(baseline, ray_result, equal_resources=None):
     """The comparison block; pure arithmetic on the results documents."""
     b, r = summary(baseline), summary(ray_result)
     workers = r["num_workers"]
-    speedup = ratio(b["training_time_seconds"], r["training_time_seconds"])
-    steady_speedup = ratio(b["steady_state_epoch_seconds"], r["steady_state_epoch_seconds"])
+    fit_speedup = speedup(b["training_time_seconds"], r["training_time_seconds"])
+    steady_speedup = speedup(b["steady_state_epoch_seconds"], r["steady_state_epoch_seconds"])
     block = {
         "num_workers": workers,
         "baseline_cpus": b["cpus_used"],
         "ray_cpus": r["cpus_used"],
         # 1. What Ray buys: throughput once running (median epoch after the first, epochs of equal work).
         "steady_state_speedup": steady_speedup,
-        "steady_state_efficiency": ratio(steady_speedup, workers),
+        "steady_state_efficiency": efficiency(steady_speedup, workers),
         "equal_resources_steady_state_speedup": None,
         # 2. What it costs: seconds paid once per run on each side.
         "fixed_costs": {"baseline": b["fixed_costs"], "ray": r["fixed_costs"]},
         # 3. End to end, and model.fit as a whole (steady epochs plus the first epoch's tracing).
-        "end_to_end_speedup": ratio(b["wall_time_seconds"], r["wall_time_seconds"]),
+        "end_to_end_speedup": speedup(b["wall_time_seconds"], r["wall_time_seconds"]),
         "break_even_epochs": break_even_epochs(b, r),
-        "speedup": speedup,
-        "efficiency": ratio(speedup, workers),
+        "speedup": fit_speedup,
+        "efficiency": efficiency(fit_speedup, workers),
         "throughput_ratio": ratio(r["images_per_second"], b["images_per_second"]),
         "accuracy_delta": (r["test_accuracy"] - b["test_accuracy"]
                            if r["test_accuracy"] is not None and b["test_accuracy"] is not None else None),
@@ -119,9 +112,9 @@ def compare(baseline, ray_result, equal_resources=None):
     }
     if equal_resources is not None:
         e = summary(equal_resources)
-        block["equal_resources_steady_state_speedup"] = ratio(e["steady_state_epoch_seconds"],
-                                                              r["steady_state_epoch_seconds"])
-        block["equal_resources_speedup"] = ratio(e["training_time_seconds"], r["training_time_seconds"])
+        block["equal_resources_steady_state_speedup"] = speedup(e["steady_state_epoch_seconds"],
+                                                                r["steady_state_epoch_seconds"])
+        block["equal_resources_speedup"] = speedup(e["training_time_seconds"], r["training_time_seconds"])
         block["equal_resources_baseline_cpus"] = e["cpus_used"]
         if e["cpus_used"] != r["cpus_used"]:
             block["warnings"].append(f"equal-resources baseline used {e['cpus_used']} CPUs but Ray used "
@@ -283,11 +276,15 @@ def plot(doc, histories, folder):
     ax.set_title(f"Where each run's time goes ({_title_subject(doc)})", fontsize=10)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(os.path.join(folder, "training_time.png"), dpi=100)
-    plt.close(fig)
+    save_figure(fig, os.path.join(folder, "training_time.png"))
+    save_figure(curves_figure(doc, histories), os.path.join(folder, "training_curves.png"))
 
-    fig = curves_figure(doc, histories)
-    fig.savefig(os.path.join(folder, "training_curves.png"), dpi=100)
+
+def save_figure(fig, path):
+    import matplotlib.pyplot as plt
+
+    with atomic_files.replacing(path) as temp:
+        fig.savefig(temp, dpi=100)
     plt.close(fig)
 
 
@@ -405,30 +402,15 @@ def build(folder, num_workers=None):
     return doc, histories
 
 
-def write_atomic(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
-    parser = settings.KitArgumentParser(description="Compare baseline and Ray results; write tables and plots.")
-    parser.add_argument("--results-dir", default=env("RESULTS_DIR"),
-                        help="folder holding the results JSON files (env RESULTS_DIR, default %(default)s)")
-    parser.add_argument("--num-workers", type=settings.positive_int("NUM_WORKERS"), default=None,
-                        help="which ray_results_<N>workers.json to use when there are several")
-    args = parser.parse_args(argv)
+    args = settings.parse("compare", "Compare baseline and Ray results; write tables and plots.", argv)
     doc, histories = build(args.results_dir, args.num_workers)
-    write_atomic(os.path.join(args.results_dir, "comparison.json"), json.dumps(doc, indent=2) + "\n")
-    write_atomic(os.path.join(args.results_dir, "comparison.md"), markdown(doc))
+    atomic_files.write_json(os.path.join(args.results_dir, "comparison.json"), doc)
+    atomic_files.write_text(os.path.join(args.results_dir, "comparison.md"), markdown(doc))
     plot(doc, histories, args.results_dir)
     print_summary(doc)
     print(f"Wrote comparison.json, comparison.md, training_time.png, training_curves.png in {args.results_dir}")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    settings.run_program(main, kept="nothing written")

@@ -23,83 +23,23 @@ of the node holding them. Ray Train runs (ray_training.py) keep theirs in storag
 Settings share their names with the training scripts, with defaults sized for a one-minute demo.
 """
 
-import json
 import os
-import sys
 import time
 
 import settings
-from checkpoint_policy import CheckpointController, parse_policy
-from settings import fail, fraction, non_negative_int, one_of, positive_float, positive_int
+from checkpoint_loop import CheckpointLoop
+from checkpoint_policy import parse_policy
+from settings import fail
 
 EXIT_INFRA = 4
-FAILURE_MODES = ("exit", "kill")
 ACTOR_MAX_RESTARTS = 2  # the injected failure, and one unplanned one
 HOLD_UNTIL_KILLED_SECONDS = 3600
 ACTOR_RETURN_SECONDS = 180  # how long a restarted actor may take to come back (TensorFlow import included)
 
-# A demo that injects a failure within a minute should tell the controller to expect one: with the benchmark's
-# 3600 s it would rightly save only the final epoch, and the recovery would start over.
-DEMO_DEFAULTS = {"DATASET": "digits", "TRAIN_SAMPLES": "320", "TEST_SAMPLES": "200", "EPOCHS": "4",
-                 "BATCH_SIZE": "32", "CPUS_PER_WORKER": "1", "CHECKPOINT_POLICY": "adaptive", "MTBF_SECONDS": "60",
-                 "FAIL_AT_EPOCH": "3", "FAILURE_MODE": "exit"}
-
-
-def demo_env(name):
-    return os.environ.get(name) or DEMO_DEFAULTS.get(name) or settings.env(name)
-
-
 def parse_args(argv=None):
-    parser = settings.KitArgumentParser(description="Ray tasks and actors on the kit's data and model, with an "
-                                                    "actor failure and its recovery from a checkpoint.")
-    parser.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS", ""),
-                        help="Ray cluster to join: 'auto' inside one (the head pod), host:port, or empty for a "
-                             "private local Ray with token auth (env RAY_ADDRESS)")
-    parser.add_argument("--dataset", type=one_of("DATASET", settings.DATASETS), default=demo_env("DATASET"),
-                        help="(env DATASET, default %(default)s)")
-    parser.add_argument("--data-dir", type=settings.data_dir, default=os.environ.get("DATA_DIR", ""),
-                        help="CIFAR-10 folder, for --dataset cifar10 (env DATA_DIR)")
-    parser.add_argument("--train-samples", type=positive_int("TRAIN_SAMPLES"), default=demo_env("TRAIN_SAMPLES"),
-                        help="training images (env TRAIN_SAMPLES, default %(default)s)")
-    parser.add_argument("--test-samples", type=positive_int("TEST_SAMPLES"), default=demo_env("TEST_SAMPLES"),
-                        help="test images (env TEST_SAMPLES, default %(default)s)")
-    parser.add_argument("--epochs", type=positive_int("EPOCHS"), default=demo_env("EPOCHS"),
-                        help="(env EPOCHS, default %(default)s)")
-    parser.add_argument("--batch-size", type=positive_int("BATCH_SIZE"), default=demo_env("BATCH_SIZE"),
-                        help="(env BATCH_SIZE, default %(default)s)")
-    parser.add_argument("--learning-rate", type=positive_float("LEARNING_RATE"), default=demo_env("LEARNING_RATE"),
-                        help="(env LEARNING_RATE, default %(default)s)")
-    parser.add_argument("--seed", type=non_negative_int("SEED"), default=demo_env("SEED"),
-                        help="(env SEED, default %(default)s)")
-    parser.add_argument("--cpus", type=positive_int("CPUS_PER_WORKER"), default=demo_env("CPUS_PER_WORKER"),
-                        help="CPUs of the trainer actor; its TensorFlow thread pools use exactly these "
-                             "(env CPUS_PER_WORKER, default %(default)s)")
-    parser.add_argument("--checkpoint-policy", default=demo_env("CHECKPOINT_POLICY"),
-                        help="every, never, interval:K or adaptive (env CHECKPOINT_POLICY, default %(default)s)")
-    parser.add_argument("--mtbf-seconds", type=positive_float("MTBF_SECONDS"), default=demo_env("MTBF_SECONDS"),
-                        help="the failure interval the adaptive policy assumes (env MTBF_SECONDS, default "
-                             "%(default)s here: this demo does fail within a minute)")
-    parser.add_argument("--checkpoint-budget", type=fraction("CHECKPOINT_BUDGET"),
-                        default=os.environ.get("CHECKPOINT_BUDGET") or "0.05",
-                        help="adaptive policy's largest share of training time for checkpoints "
-                             "(env CHECKPOINT_BUDGET, default %(default)s)")
-    parser.add_argument("--fail-at-epoch", type=non_negative_int("FAIL_AT_EPOCH"), default=demo_env("FAIL_AT_EPOCH"),
-                        help="the actor dies halfway through this epoch, once; 0 = no failure (env FAIL_AT_EPOCH, "
-                             "default %(default)s)")
-    parser.add_argument("--failure-mode", type=one_of("FAILURE_MODE", FAILURE_MODES), default=demo_env("FAILURE_MODE"),
-                        help="exit: the actor's process calls os._exit; kill: the driver calls ray.kill "
-                             "(env FAILURE_MODE, default %(default)s)")
-    parser.add_argument("--output", default=None,
-                        help="also write the timeline, epochs and recovery as JSON here")
-    args = parser.parse_args(argv)
-    try:
-        args.policy = parse_policy(args.checkpoint_policy)
-    except settings.SettingsError as err:
-        fail(str(err))
-    if args.fail_at_epoch > args.epochs:
-        fail(f"FAIL_AT_EPOCH must be at most EPOCHS ({args.epochs}), got {args.fail_at_epoch}")
-    if args.batch_size > args.train_samples:
-        fail(f"BATCH_SIZE must be at most TRAIN_SAMPLES ({args.train_samples}), got {args.batch_size}")
+    args = settings.parse("patterns", "Ray tasks and actors on the kit's data and model, with an actor failure and "
+                                      "its recovery from a checkpoint.", argv)
+    args.policy = parse_policy(args.checkpoint_policy)
     return args
 
 
@@ -246,6 +186,7 @@ class Driver:
         self.ray, self.args, self.started = ray, args, started
         self.timeline, self.epochs, self.recoveries = [], [], []
         self.actor = None  # where the trainer actor runs now: its latest timeline row
+        self.latest = None  # the latest checkpoint: epoch, state reference, controller state, commit time
 
     def log(self, message):
         print(f"[patterns +{time.time() - self.started:5.1f}s] {message}", flush=True)
@@ -290,65 +231,67 @@ class Driver:
                  f"{spans[0]['pid']}); built the train and test subsets {how}; the driver holds only references")
         return train_ref, test_ref
 
-    def measure_checkpoint(self, trainer):
-        """One save before training, so the controller knows what a checkpoint costs from the first epoch."""
+    def write_checkpoint(self, trainer):
+        """The trainer's state into the object store; returns its reference and the seconds the write took."""
         started = time.time()
         state_ref, span_ref = trainer.get_state.options(num_returns=2).remote()
         self.ray.wait([state_ref], fetch_local=False)
         seconds = time.time() - started
         self.timeline.append(self.ray.get(span_ref))
-        del state_ref
-        return seconds
+        return state_ref, seconds
+
+    def measure_checkpoint(self, trainer):
+        """One save before training, so the controller knows what a checkpoint costs from the first epoch."""
+        return self.write_checkpoint(trainer)[1]
+
+    def run_epoch(self, trainer, train_ref, number, inject):
+        """One train_epoch() call; with `inject`, the actor dies halfway through it (RayActorError)."""
+        ray, args = self.ray, self.args
+        halfway = max(1, -(-args.train_samples // args.batch_size) // 2) if inject else 0
+        crash_at, hold_at = (halfway, 0) if args.failure_mode == "exit" else (0, halfway)
+        result_ref = trainer.train_epoch.remote(train_ref, number, args.batch_size, args.seed, crash_at, hold_at)
+        if inject and args.failure_mode == "kill":
+            typical = self.epochs[-1]["seconds"] if self.epochs else 5.0
+            ray.wait([result_ref], timeout=typical * 0.75)  # the actor holds halfway; this lets it get there
+            self.log(f"ray.kill(trainer) halfway through epoch {number}")
+            self.event(f"driver ray.kill(trainer) in epoch {number}")
+            ray.kill(trainer, no_restart=False)
+        return ray.get(result_ref)
 
     def train(self, trainer, train_ref, checkpoint_seconds):
-        ray, args = self.ray, self.args
-        make_controller = lambda: CheckpointController(  # noqa: E731
-            args.policy, mtbf_seconds=args.mtbf_seconds, checkpoint_seconds=checkpoint_seconds,
-            budget_fraction=args.checkpoint_budget)
-        controller = make_controller()
-        latest = None  # the latest checkpoint: epoch, state reference, controller state, commit time
-        epoch, injected, steps = 0, False, -(-args.train_samples // args.batch_size)
+        """Every epoch, through the checkpoint loop; returns the final controller."""
+        args = self.args
+        loop = CheckpointLoop.fresh(args.policy, args.epochs, mtbf_seconds=args.mtbf_seconds,
+                                    checkpoint_seconds=checkpoint_seconds, budget_fraction=args.checkpoint_budget)
+        epoch, injected = 0, False
         while epoch < args.epochs:
             number = epoch + 1
             inject = number == args.fail_at_epoch and not injected
-            halfway = max(1, steps // 2) if inject else 0
-            crash_at, hold_at = (halfway, 0) if args.failure_mode == "exit" else (0, halfway)
             attempt_started = time.time()
-            result_ref = trainer.train_epoch.remote(train_ref, number, args.batch_size, args.seed, crash_at, hold_at)
-            if inject and args.failure_mode == "kill":
-                typical = self.epochs[-1]["seconds"] if self.epochs else 5.0
-                ray.wait([result_ref], timeout=typical * 0.75)  # the actor holds halfway; this lets it get there
-                self.log(f"ray.kill(trainer) halfway through epoch {number}")
-                self.event(f"driver ray.kill(trainer) in epoch {number}")
-                ray.kill(trainer, no_restart=False)
             try:
-                record = ray.get(result_ref)
-            except ray.exceptions.RayActorError as err:
+                record = self.run_epoch(trainer, train_ref, number, inject)
+            except self.ray.exceptions.RayActorError as err:
                 injected = injected or inject
-                controller, latest, epoch = self.recover(trainer, latest, epoch, number, err, attempt_started,
-                                                         make_controller, planned=inject)
+                loop, epoch = self.recover(trainer, loop, epoch, number, err, attempt_started, planned=inject)
                 continue
             epoch = number
             self.actor = record.pop("span")
             self.timeline.append(self.actor)
-            controller.observe_epoch(record["seconds"])
-            save = controller.should_checkpoint(epoch, args.epochs)
-            record.update({"checkpointed": save, "checkpoint_reason": controller.last_reason})
-            if save:
-                saved_controller = controller.state()  # taken before the save, as inside a Ray Train checkpoint
-                started = time.time()
-                state_ref, span_ref = trainer.get_state.options(num_returns=2).remote()
-                ray.wait([state_ref], fetch_local=False)
-                record["checkpoint_seconds"] = time.time() - started
-                self.timeline.append(ray.get(span_ref))
-                controller.observe_checkpoint(record["checkpoint_seconds"])
-                latest = {"epoch": epoch, "state": state_ref, "controller": saved_controller, "time": time.time()}
+
+            def save(controller_state, epoch=epoch):
+                state_ref, seconds = self.write_checkpoint(trainer)
+                self.latest = {"epoch": epoch, "state": state_ref, "controller": controller_state, "time": time.time()}
+                return seconds
+
+            record.update(loop.end_epoch(epoch, record["seconds"], save).record())
             self.epochs.append(record)
             self.log(f"epoch {epoch}/{args.epochs} loss {record['loss']:.4f} acc {record['accuracy']:.4f} "
                      f"{record['seconds']:.1f}s; checkpoint: {record['checkpoint_reason']}")
-        return controller
+        return loop.controller
 
-    def recover(self, trainer, latest, epochs_done, number, err, attempt_started, make_controller, planned):
+    def recover(self, trainer, loop, epochs_done, number, err, attempt_started, planned):
+        """Waits for Ray to restart the actor, restores the latest checkpoint into it and returns the checkpoint
+        loop to go on with and the epochs done that it resumes after."""
         died_at, failed = time.time(), self.actor
         cause = type(err).__name__
         self.log(f"the trainer actor died in epoch {number} ({cause}); waiting for Ray to restart it")
@@ -369,25 +312,22 @@ class Driver:
                     "failed_pid": failed["pid"], "failed_node_ip": failed["node_ip"],
                     "restarted_pid": back["pid"], "restarted_node_ip": back["node_ip"],
                     "restart_seconds": time.time() - died_at}
+        self.recoveries.append(recovery)
+        latest = self.latest
         if latest is None:
-            fresh = make_controller()
-            fresh.observe_failure(seconds_lost=time.time() - self.started)
-            recovery.update({"restored_epoch": 0, "epochs_redone": epochs_done,
-                             "seconds_lost": time.time() - self.started})
+            # Unlike a restarted Ray Train worker, this driver outlived the failure: the new controller counts it.
+            seconds_lost = time.time() - self.started
+            recovery.update({"restored_epoch": 0, "epochs_redone": epochs_done, "seconds_lost": seconds_lost})
             self.log(f"no checkpoint yet: the restarted actor (pid {back['pid']}) starts over from epoch 1")
-            self.recoveries.append(recovery)
-            return fresh, None, 0
+            return loop.start_over(seconds_lost=seconds_lost), 0
         self.timeline.append(self.ray.get(trainer.restore_state.remote(latest["state"])))
-        restored = CheckpointController.from_state(latest["controller"])
-        seconds_lost = time.time() - latest["time"]
-        restored.observe_recovery(epochs_done - latest["epoch"], seconds_lost=seconds_lost)
-        recovery.update({"restored_epoch": latest["epoch"], "epochs_redone": epochs_done - latest["epoch"],
-                         "seconds_lost": seconds_lost})
+        account = {"epochs_redone": epochs_done - latest["epoch"], "seconds_lost": time.time() - latest["time"]}
+        recovery.update({"restored_epoch": latest["epoch"], **account})
         self.log(f"recovered: actor restarted as pid {back['pid']} on {back['node_ip']} "
                  f"({recovery['restart_seconds']:.1f}s), restored the epoch-{latest['epoch']} checkpoint from the "
-                 f"object store; {recovery['epochs_redone']} finished epoch(s) redone, {seconds_lost:.1f}s lost")
-        self.recoveries.append(recovery)
-        return restored, latest, latest["epoch"]
+                 f"object store; {recovery['epochs_redone']} finished epoch(s) redone, "
+                 f"{account['seconds_lost']:.1f}s lost")
+        return CheckpointLoop.resumed(latest["controller"], self.args.epochs, account), latest["epoch"]
 
     def print_timeline(self):
         rows = sorted(self.timeline, key=lambda r: (r["start"], r["end"]))
@@ -441,16 +381,11 @@ def main(argv=None):
                "recoveries": driver.recoveries, "test": test, "controller": controller.state(),
                "timeline": [{**r, "start": r["start"] - driver.started, "end": r["end"] - driver.started}
                             for r in sorted(driver.timeline, key=lambda r: r["start"])]}
-        tmp = f"{args.output}.tmp"
-        with open(tmp, "w") as handle:
-            json.dump(doc, handle, indent=2)
-        os.replace(tmp, args.output)
+        from atomic_files import write_json
+
+        write_json(args.output, doc)
     ray.shutdown()
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+    settings.run_program(main, kept="nothing written")

@@ -8,8 +8,9 @@ import json
 import os
 import platform
 import socket
-import tempfile
 import time
+
+import atomic_files
 
 SCHEMA_VERSION = 1
 TRAINING_TYPES = ("baseline", "ray_distributed")
@@ -131,24 +132,11 @@ def validate(result, source="results"):
 
 
 def write_results(path, result):
-    """Validates, then writes to a temporary file in the same folder and renames it over `path`: a reader
-    never sees half a file, and a run that fails before this point leaves the earlier file untouched."""
+    """Validates, then writes atomically (atomic_files): a reader never sees half a file, and a run that fails
+    before or while writing leaves the earlier file untouched."""
     validate(result, source=os.path.basename(path))
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(result, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return atomic_files.write_json(path, result)
 
 
 def load_results(path):

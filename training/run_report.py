@@ -1,8 +1,14 @@
-"""Turns the messages Ray workers sent during a run into the results document: history, test counts, where each
-worker ran, fixed costs, checkpoints, and what failures cost.
+"""The results document of a Ray run, from Ray Train's own Result and the workers' progress messages.
 
-Pure Python over plain dicts (no Ray), so every number here is testable on made-up message streams.
-Message types (see ray_worker.py): worker (each rank, each attempt), fit_started / epoch (rank 0),
+From the Result (trainer.fit()'s return): the history, the checkpoint controller's final state and the data's facts
+(rank 0's return value, Result.return_value), and the latest checkpoint (Result.checkpoint and the metrics reported
+with it). Result.metrics_dataframe is not used: in Ray Train 2.60 it has a row per checkpoint still kept
+(CheckpointConfig num_to_keep), not per epoch, and none at all under CHECKPOINT_POLICY=never.
+From the progress queue, what no Result can carry: the live per-epoch lines and checkpoint writes of every attempt
+(a failed attempt leaves no Result), where each worker ran, each worker's test counts and times, and the restarts.
+
+Pure Python over plain values (no Ray), so every number here is testable on made-up message streams.
+Message types (see ray_worker.py): worker (each rank, each attempt), fit_started / first_step / epoch (rank 0),
 failure_injected, done (each rank, last attempt only).
 """
 
@@ -85,28 +91,15 @@ def epoch_pauses(attempts):
     return pauses
 
 
-def assemble_result(args, run_id, shape, messages, timings, storage_dir):
-    attempts = split_attempts(messages)
-    done = sorted((m for m in messages if m["type"] == "done"), key=lambda m: m["rank"])
-    if not attempts or len(done) != args.num_workers:
-        raise RuntimeError(f"expected a final report from {args.num_workers} workers, got {len(done)}")
+def fixed_costs(attempts, done, history, timings):
+    """Where the time outside the epochs went, from the command's start to fit() returning."""
     rank0 = done[0]
-    final = attempts[-1]
-    workers = sorted({w["rank"]: w for w in final["workers"]}.values(), key=lambda w: w["rank"])
-    first_fit = next((a["fit_started"] for a in attempts if a["fit_started"]), rank0["fit_started"])
-    training_time = rank0["fit_ended"] - first_fit
-    evaluation = summarize_counts(combine_counts([d["counts"] for d in done]), rank0["class_names"])
-    steps = workers[0]["steps_per_epoch"]
-    all_epochs = [e for a in attempts for e in a["epochs"]]
-    history = rank0["history"]
-    checkpointed = [e for e in all_epochs if e.get("checkpointed")]
-    sizes = rank0["sizes"]
-
     first_start = attempts[0]["start"]["attempt_started"]
     first_fit_call = attempts[0]["fit_started"] or first_start
+    first_step = attempts[0]["first_step"]
     process_start = timings.get("process_start", timings["script_start"])
     teardown = timings["fit_returned"] - rank0["fit_ended"]
-    fixed_costs = {
+    return {
         "interpreter_start_seconds": timings["script_start"] - process_start,
         "imports_and_data_check_seconds": timings["imports_done"] - timings["script_start"],
         "ray_init_seconds": timings["ray_ready"] - timings["imports_done"],
@@ -116,9 +109,8 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
         "worker_setup_seconds": first_fit_call - first_start,
         "start_to_fit_seconds": first_fit_call - timings["script_start"],
         # From the moment the command's process started to the end of the first training step (its tracing).
-        "command_start_to_first_step_seconds": ((attempts[0]["first_step"] - process_start)
-                                                if attempts[0]["first_step"] else None),
-        "first_step_seconds": (attempts[0]["first_step"] - first_fit_call) if attempts[0]["first_step"] else None,
+        "command_start_to_first_step_seconds": (first_step - process_start) if first_step else None,
+        "first_step_seconds": (first_step - first_fit_call) if first_step else None,
         "first_epoch_excess_seconds": first_epoch_excess(history),
         "teardown_seconds": teardown,
         # The same three spans the baseline records, so compare.py can put the two sides side by side.
@@ -130,60 +122,92 @@ def assemble_result(args, run_id, shape, messages, timings, storage_dir):
                                           if all("time" in d for d in done) else None),
         "max_epoch_pause_seconds": max(epoch_pauses(attempts), default=0.0),
     }
-    config = {
-        "epochs": args.epochs,
-        "global_batch_size": args.global_batch,
-        "per_worker_batch_size": args.per_worker_batch,
-        "batch_size_mode": args.batch_size_mode,
-        "batch_size_semantics": (f"BATCH_SIZE={args.batch_size} is per worker: each of {args.num_workers} workers "
-                                 f"takes {args.per_worker_batch} images per step, {args.global_batch} in all"
-                                 if args.batch_size_mode == "per-worker" else
-                                 f"BATCH_SIZE={args.batch_size} is global: split into {args.per_worker_batch} "
-                                 f"per worker"),
-        "learning_rate": args.learning_rate * args.lr_factor,
-        "base_learning_rate": args.learning_rate,
-        "learning_rate_rule": f"{args.lr_scaling}: LEARNING_RATE x {args.lr_factor:.4g} "
-                              f"(global batch {args.global_batch} / BATCH_SIZE {args.batch_size})",
-        "seed": args.seed,
-        "dataset": args.dataset,
-        "data_source": rank0["data_source"],
+
+
+def run_config(config, workers, evaluation, summary):
+    """The results' `config`: the run's settings, and what the workers made of them."""
+    if config.batch_size_mode == "per-worker":
+        semantics = (f"BATCH_SIZE={config.batch_size} is per worker: each of {config.num_workers} workers takes "
+                     f"{config.per_worker_batch} images per step, {config.global_batch} in all")
+    else:
+        semantics = f"BATCH_SIZE={config.batch_size} is global: split into {config.per_worker_batch} per worker"
+    return {
+        "epochs": config.epochs,
+        "global_batch_size": config.global_batch,
+        "per_worker_batch_size": config.per_worker_batch,
+        "batch_size_mode": config.batch_size_mode,
+        "batch_size_semantics": semantics,
+        "learning_rate": config.learning_rate,
+        "base_learning_rate": config.base_learning_rate,
+        "learning_rate_rule": f"{config.lr_scaling}: LEARNING_RATE x {config.lr_factor:.4g} "
+                              f"(global batch {config.global_batch} / BATCH_SIZE {config.batch_size})",
+        "seed": config.seed,
+        "dataset": config.dataset,
+        "data_source": summary["data_source"],
         "train_samples": sum(w["shard_size"] for w in workers),
-        "train_samples_available": sizes["train"],
+        "train_samples_available": summary["sizes"]["train"],
         "val_samples": sum(w["val_shard_size"] for w in workers),
         "test_samples": evaluation["test_samples"],
-        "num_workers": args.num_workers,
-        "cpus_per_worker": args.cpus_per_worker,
-        "use_gpu": args.use_gpu,
+        "num_workers": config.num_workers,
+        "cpus_per_worker": config.cpus_per_worker,
+        "use_gpu": config.use_gpu,
         "tf_threads": workers[0]["tf_threads"],
-        "early_stopping_patience": args.early_stopping_patience,
-        "steps_per_epoch": steps,
+        "early_stopping_patience": config.early_stopping_patience,
+        "steps_per_epoch": workers[0]["steps_per_epoch"],
+        "model_options": config.model_options,
         "images_per_step_per_worker": workers[0].get("images_per_step"),
-        "collective": args.collective,
-        "allreduce_dtype": args.allreduce_dtype if args.num_workers > 1 else "float32",
-        "checkpoint_policy": args.checkpoint_policy,
-        "max_failures": args.max_failures,
-        "inject_failure_epoch": args.inject_failure_epoch,
-        "storage_dir": storage_dir,
-        "ray_address": args.ray_address or "(private local Ray)",
+        "collective": config.collective,
+        "allreduce_dtype": config.allreduce_dtype_used,
+        "checkpoint_policy": config.checkpoint_policy,
+        "max_failures": config.max_failures,
+        "inject_failure_epoch": config.inject_failure_epoch,
+        "storage_dir": config.storage_dir,
+        "ray_address": config.ray_address or "(private local Ray)",
     }
-    result = make_result(
-        "ray_distributed", run_id, config, history, training_time, evaluation, rank0["num_parameters"],
-        rank0["accuracy_meaningful"],
-        environment_info(cpus_used=args.num_workers * args.cpus_per_worker, ray_cluster=shape,
+
+
+def checkpoint_account(config, all_epochs, summary, ray_result):
+    """Every checkpoint written, in every attempt (from the epoch messages: a failed attempt's writes are in no
+    Result), the latest one as Ray Train committed it, and the controller's final state."""
+    checkpointed = [e for e in all_epochs if e.get("checkpointed")]
+    latest = ray_result.checkpoint
+    return {
+        "policy": config.checkpoint_policy,
+        "saved": len(checkpointed),
+        "seconds": sum(e["checkpoint_seconds"] or 0.0 for e in checkpointed),
+        "epochs": [e["epoch"] for e in checkpointed],
+        "reasons": {str(e["epoch"]): e.get("checkpoint_reason") for e in all_epochs},
+        # Keyed like reasons, so a redone epoch's entry is the attempt that went on from it.
+        "seconds_by_epoch": {str(e["epoch"]): e["checkpoint_seconds"] for e in checkpointed},
+        "latest": {"epoch": (ray_result.metrics or {}).get("epoch"), "path": latest.path} if latest else None,
+        "controller_state": summary["controller"],
+    }
+
+
+def assemble_result(config, ray_result, messages, shape, timings):
+    """The results document of a Ray run. `config`: its RayRunConfig; `ray_result`: what trainer.fit() returned
+    (a ray.train.Result, or anything with its return_value, metrics and checkpoint); `messages`: the queue's."""
+    summary = ray_result.return_value
+    attempts = split_attempts(messages)
+    done = sorted((m for m in messages if m["type"] == "done"), key=lambda m: m["rank"])
+    if not isinstance(summary, dict) or not attempts or len(done) != config.num_workers:
+        raise RuntimeError(f"expected a final report from {config.num_workers} workers and rank 0's summary, got "
+                           f"{len(done)} report(s) and {'a' if isinstance(summary, dict) else 'no'} summary")
+    workers = sorted({w["rank"]: w for w in attempts[-1]["workers"]}.values(), key=lambda w: w["rank"])
+    first_fit = next((a["fit_started"] for a in attempts if a["fit_started"]), done[0]["fit_started"])
+    evaluation = summarize_counts(combine_counts([d["counts"] for d in done]), summary["class_names"])
+    all_epochs = [e for a in attempts for e in a["epochs"]]
+    history = summary["history"]
+    return make_result(
+        "ray_distributed", config.run_id, run_config(config, workers, evaluation, summary), history,
+        done[0]["fit_ended"] - first_fit, evaluation, summary["num_parameters"], summary["accuracy_meaningful"],
+        environment_info(cpus_used=config.num_workers * config.cpus_per_worker, ray_cluster=shape,
                          tf_threads=workers[0]["tf_threads"]),
-        images_trained=len(all_epochs) * steps * args.global_batch,
+        images_trained=len(all_epochs) * workers[0]["steps_per_epoch"] * config.global_batch,
         workers=[{**{k: v for k, v in w.items() if k not in ("type", "time")},
                   "epoch_cpu": next((d.get("epoch_cpu") for d in done if d["rank"] == w["rank"]), None)}
                  for w in workers],
-        fixed_costs=fixed_costs,
+        fixed_costs=fixed_costs(attempts, done, history, timings),
         fault_tolerance=recovery_account(attempts),
-        checkpoints={
-            "policy": args.checkpoint_policy,
-            "saved": len(checkpointed),
-            "seconds": sum(e["checkpoint_seconds"] or 0.0 for e in checkpointed),
-            "epochs": [e["epoch"] for e in checkpointed],
-            "reasons": {str(e["epoch"]): e.get("checkpoint_reason") for e in all_epochs},
-            "controller_state": rank0.get("controller"),
-        },
+        checkpoints=checkpoint_account(config, all_epochs, summary, ray_result),
     )
-    return result

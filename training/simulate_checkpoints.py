@@ -10,10 +10,11 @@ checkpoint (from scratch when there is none), costs a restart, and training resu
 policy (every, never, interval:K, adaptive) runs the same trials: the same epoch times and the same failure
 arrival times, so their differences are the policies' and not the dice's.
 
-The adaptive policy is the kit's CheckpointController exactly as Ray training uses it: it starts from the prior
-MTBF the kit assumes (not the true one, which a real run does not know), is told the cost of one checkpoint (the
-kit measures one save before the clock starts), and after a failure continues from the state stored in the
-restored checkpoint, or from scratch when there was none, as a restarted worker does.
+Every policy is the kit's CheckpointController driven exactly as Ray training drives it, through the same
+checkpoint_loop.CheckpointLoop the workers use: it starts from the prior MTBF the kit assumes (not the true one,
+which a real run does not know), is told the cost of one checkpoint (the kit measures one save before the clock
+starts), and after a failure continues from the state stored in the restored checkpoint, told the epochs redone and
+the seconds lost since that checkpoint's commit, or from scratch when there was none, as a restarted worker does.
 
 Prints a table and writes OUTPUT_DIR/checkpoint_simulation.json and checkpoint_simulation.png. Expected total
 time is the mean over trials, with its standard error and the 10th/90th percentiles; overhead is relative to the
@@ -26,122 +27,17 @@ import math
 import os
 import random
 import statistics
-import sys
 
 import settings
-from checkpoint_policy import CheckpointController, PolicyError, parse_policy
-from settings import env, fail, fraction, non_negative_int, positive_float, positive_int
+from checkpoint_loop import CheckpointLoop
+from settings import fail
 
 OUTPUT_JSON = "checkpoint_simulation.json"
 OUTPUT_PNG = "checkpoint_simulation.png"
 
-# Defaults, each a plausible value for the kit's CIFAR-10 run on Kubernetes: ~2 minutes per epoch on laptop pods,
-# a 40 MB checkpoint (3.25M weights and Adam's two moments) written to shared storage in a few seconds, and a
-# worker group that takes half a minute to come back (pod restart, Ray worker start, TensorFlow import).
-SIM_DEFAULTS = {
-    "SIM_EPOCHS": "20",
-    "SIM_EPOCH_SECONDS": "120",
-    "SIM_CHECKPOINT_SECONDS": "5",
-    "SIM_RESTART_SECONDS": "30",
-    "SIM_JITTER": "0.1",  # epochs and checkpoints vary by this share (uniform), as measured ones do
-    "SIM_MTBF_SECONDS": "300,900,3600,14400,86400",  # from a failure every 5 minutes to one a day
-    "SIM_POLICIES": "every,never,interval:5,adaptive",
-    "SIM_TRIALS": "2000",  # keeps the standard error of each mean near 1% of it at the highest failure rate
-    "SIM_CAP_FACTOR": "50",
-}
-
-
-def parse_mtbf_list(text):
-    try:
-        values = [float(part) for part in str(text).split(",") if part.strip()]
-    except ValueError:
-        values = []
-    if not values or any(not 0 < v < math.inf for v in values):
-        raise settings.SettingsError(f"SIM_MTBF_SECONDS must be a comma-separated list of positive seconds, "
-                                     f"got '{text}'")
-    return sorted(set(values))
-
-
-def parse_policy_list(text):
-    names = [part.strip() for part in str(text).split(",") if part.strip()]
-    try:
-        policies = [parse_policy(name) for name in names]
-    except PolicyError:
-        policies = []
-    if not policies:
-        raise settings.SettingsError(f"SIM_POLICIES must be a comma-separated list of every, never, interval:K "
-                                     f"(K a positive integer), adaptive, got '{text}'")
-    return list(dict.fromkeys(policies))
-
-
-def non_negative_float(setting):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = -1.0
-        if not 0 <= value < math.inf:
-            raise settings.SettingsError(f"{setting} must be a number, 0 or more, got '{text}'")
-        return value
-
-    return parse
-
-
-def jitter_share(text):
-    value = non_negative_float("SIM_JITTER")(text)
-    if value >= 1:
-        raise settings.SettingsError(f"SIM_JITTER must be at least 0 and below 1, got '{text}'")
-    return value
-
-
 def parse_args(argv=None):
-    parser = settings.KitArgumentParser(
-        description="Compare checkpoint policies on expected total training time under random failures.")
-
-    def sim(name):
-        return env(name, SIM_DEFAULTS[name])
-
-    parser.add_argument("--timings", default=env("SIM_TIMINGS", ""),
-                        help="a results JSON of a Ray run to replay: its epoch seconds, mean checkpoint seconds and "
-                             "worker restart seconds replace --epochs, --epoch-seconds, --checkpoint-seconds and "
-                             "--restart-seconds (env SIM_TIMINGS)")
-    parser.add_argument("--epochs", type=positive_int("SIM_EPOCHS"), default=sim("SIM_EPOCHS"),
-                        help="epochs in the run (env SIM_EPOCHS, default %(default)s)")
-    parser.add_argument("--epoch-seconds", type=positive_float("SIM_EPOCH_SECONDS"), default=sim("SIM_EPOCH_SECONDS"),
-                        help="mean seconds per epoch (env SIM_EPOCH_SECONDS, default %(default)s)")
-    parser.add_argument("--checkpoint-seconds", type=non_negative_float("SIM_CHECKPOINT_SECONDS"),
-                        default=sim("SIM_CHECKPOINT_SECONDS"),
-                        help="mean seconds to write one checkpoint (env SIM_CHECKPOINT_SECONDS, default %(default)s)")
-    parser.add_argument("--restart-seconds", type=non_negative_float("SIM_RESTART_SECONDS"),
-                        default=sim("SIM_RESTART_SECONDS"),
-                        help="seconds from a failure until training runs again (env SIM_RESTART_SECONDS, default "
-                             "%(default)s)")
-    parser.add_argument("--jitter", type=jitter_share, default=sim("SIM_JITTER"),
-                        help="epochs and checkpoints take their mean times this share more or less, uniformly "
-                             "(env SIM_JITTER, default %(default)s)")
-    parser.add_argument("--mtbf-seconds", type=parse_mtbf_list, default=sim("SIM_MTBF_SECONDS"),
-                        help="true mean times between failures to compare at, comma-separated (env "
-                             "SIM_MTBF_SECONDS, default %(default)s)")
-    parser.add_argument("--policies", type=parse_policy_list, default=sim("SIM_POLICIES"),
-                        help="policies to compare, comma-separated (env SIM_POLICIES, default %(default)s)")
-    parser.add_argument("--prior-mtbf-seconds", type=positive_float("MTBF_SECONDS"),
-                        default=env("MTBF_SECONDS", "3600"),
-                        help="the MTBF the adaptive policy assumes until it sees failures, as in ray_training.py "
-                             "(env MTBF_SECONDS, default %(default)s)")
-    parser.add_argument("--checkpoint-budget", type=fraction("CHECKPOINT_BUDGET"),
-                        default=env("CHECKPOINT_BUDGET", "0.05"),
-                        help="adaptive policy's largest share of training time for checkpoints (env "
-                             "CHECKPOINT_BUDGET, default %(default)s)")
-    parser.add_argument("--trials", type=positive_int("SIM_TRIALS"), default=sim("SIM_TRIALS"),
-                        help="replays per policy and failure rate (env SIM_TRIALS, default %(default)s)")
-    parser.add_argument("--cap-factor", type=positive_float("SIM_CAP_FACTOR"), default=sim("SIM_CAP_FACTOR"),
-                        help="a trial stops at this many times the failure-free run time (env SIM_CAP_FACTOR, "
-                             "default %(default)s)")
-    parser.add_argument("--seed", type=non_negative_int("SEED"), default=env("SEED"),
-                        help="seed of every random draw (env SEED, default %(default)s)")
-    parser.add_argument("--output-dir", default=env("RESULTS_DIR"),
-                        help="folder for checkpoint_simulation.json/.png (env RESULTS_DIR, default %(default)s)")
-    args = parser.parse_args(argv)
+    args = settings.parse("simulate", "Compare checkpoint policies on expected total training time under random "
+                                      "failures.", argv)
     args.epoch_times = [args.epoch_seconds] * args.epochs
     args.timings_source = "flags"
     if args.timings:
@@ -190,65 +86,83 @@ class Trial:
         return self._arrivals[index]
 
 
+class _FailedWhileWriting(Exception):
+    """A failure arrived before the checkpoint write finished: the checkpoint never committed."""
+
+
+class _Replay:
+    """One trial under one policy, the clock and the failures included, driving the controller through
+    checkpoint_loop as a Ray worker does: from the restored checkpoint's state after a failure, else from scratch."""
+
+    def __init__(self, trial, policy, restart_seconds, controller_args):
+        self.trial, self.restart_seconds = trial, restart_seconds
+        self.loop = CheckpointLoop.fresh(policy, len(trial.epochs), **controller_args)
+        self.now, self.failures, self.epoch = 0.0, 0, 0
+        self.saved = None  # (epoch, controller state, commit time) of the latest committed checkpoint
+        self.out = {"checkpoints": 0, "checkpoint_seconds": 0.0, "failures": 0, "restart_seconds": 0.0,
+                    "finished": True}
+
+    def next_failure(self):
+        return self.trial.failure_at(self.failures)
+
+    def run(self, cap_seconds):
+        total = len(self.trial.epochs)
+        while self.epoch < total:
+            if self.now > cap_seconds:
+                self.out["finished"] = False
+                break
+            seconds = self.trial.epochs[self.epoch]
+            if self.next_failure() < self.now + seconds:
+                self.fail_and_restart()
+                continue
+            self.now += seconds
+            self.epoch += 1
+            try:
+                self.loop.end_epoch(self.epoch, seconds, self.write_checkpoint)
+            except _FailedWhileWriting:
+                self.fail_and_restart()
+        return self.outcome(cap_seconds)
+
+    def write_checkpoint(self, state):
+        cost = self.trial.checkpoints[self.epoch - 1]
+        if self.next_failure() < self.now + cost:
+            self.out["checkpoint_seconds"] += self.next_failure() - self.now
+            raise _FailedWhileWriting()
+        self.now += cost
+        self.out["checkpoint_seconds"] += cost
+        self.out["checkpoints"] += 1
+        self.saved = (self.epoch, state, self.now)
+        return cost
+
+    def fail_and_restart(self):
+        self.now = self.next_failure()
+        self.failures += 1
+        while self.next_failure() < self.now + self.restart_seconds:  # a failure in the restart starts it again
+            self.out["restart_seconds"] += self.next_failure() - self.now
+            self.now = self.next_failure()
+            self.failures += 1
+        self.now += self.restart_seconds
+        self.out["restart_seconds"] += self.restart_seconds
+        if self.saved is None:
+            self.loop, self.epoch = self.loop.start_over(), 0
+            return
+        saved_epoch, state, committed = self.saved
+        recovery = {"epochs_redone": self.epoch - saved_epoch, "seconds_lost": self.now - committed}
+        self.loop, self.epoch = CheckpointLoop.resumed(state, len(self.trial.epochs), recovery), saved_epoch
+
+    def outcome(self, cap_seconds):
+        out = self.out
+        out["failures"] = self.failures
+        out["total_seconds"] = self.now if out["finished"] else min(self.now, cap_seconds)
+        out["work_seconds"] = sum(self.trial.epochs)
+        out["lost_seconds"] = (out["total_seconds"] - out["work_seconds"] - out["checkpoint_seconds"] -
+                               out["restart_seconds"]) if out["finished"] else None
+        return out
+
+
 def run_policy(trial, policy, restart_seconds, cap_seconds, controller_args):
     """Replays one trial under `policy`; returns where its time went."""
-    total = len(trial.epochs)
-    new_controller = lambda: CheckpointController(policy, **controller_args)  # noqa: E731
-    controller = new_controller()
-    now, failures, epoch = 0.0, 0, 0
-    saved = None  # (epoch, controller state, commit time) of the latest committed checkpoint
-    out = {"checkpoints": 0, "checkpoint_seconds": 0.0, "failures": 0, "restart_seconds": 0.0, "finished": True}
-
-    def fail_and_restart():
-        nonlocal now, failures, epoch, controller
-        now = trial.failure_at(failures)
-        failures += 1
-        while True:  # a failure during the restart starts the restart again
-            if trial.failure_at(failures) < now + restart_seconds:
-                out["restart_seconds"] += trial.failure_at(failures) - now
-                now = trial.failure_at(failures)
-                failures += 1
-                continue
-            now += restart_seconds
-            out["restart_seconds"] += restart_seconds
-            break
-        if saved is None:
-            controller, epoch = new_controller(), 0
-        else:
-            saved_epoch, state, committed = saved
-            controller = CheckpointController.from_state(state)
-            controller.observe_recovery(epoch - saved_epoch, seconds_lost=now - committed)
-            epoch = saved_epoch
-
-    while epoch < total:
-        if now > cap_seconds:
-            out["finished"] = False
-            break
-        seconds = trial.epochs[epoch]
-        if trial.failure_at(failures) < now + seconds:
-            fail_and_restart()
-            continue
-        now += seconds
-        epoch += 1
-        controller.observe_epoch(seconds)
-        if controller.should_checkpoint(epoch, total):
-            state = controller.state()
-            cost = trial.checkpoints[epoch - 1]
-            if trial.failure_at(failures) < now + cost:  # died while writing: the checkpoint never committed
-                out["checkpoint_seconds"] += trial.failure_at(failures) - now
-                fail_and_restart()
-                continue
-            now += cost
-            out["checkpoint_seconds"] += cost
-            out["checkpoints"] += 1
-            controller.observe_checkpoint(cost)
-            saved = (epoch, state, now)
-    out["failures"] = failures
-    out["total_seconds"] = min(now, cap_seconds) if not out["finished"] else now
-    out["work_seconds"] = sum(trial.epochs)
-    out["lost_seconds"] = out["total_seconds"] - out["work_seconds"] - out["checkpoint_seconds"] - \
-        out["restart_seconds"] if out["finished"] else None
-    return out
+    return _Replay(trial, policy, restart_seconds, controller_args).run(cap_seconds)
 
 
 def summarize(outcomes):
@@ -371,10 +285,9 @@ def plot(doc, path):
 
 
 def write_atomic(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    import atomic_files
+
+    atomic_files.write_text(path, text)
 
 
 def main(argv=None):
@@ -396,8 +309,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing written", file=sys.stderr)
-        sys.exit(130)
+    settings.run_program(main, kept="nothing written")

@@ -4,6 +4,8 @@ storage_path, so the kit reads and writes its own small files there the same way
 
 import posixpath
 
+import atomic_files
+
 
 def _fs(uri):
     import pyarrow.fs
@@ -30,7 +32,14 @@ def exists(uri):
 
 
 def write_text(uri, text):
+    """A local path goes through the kit's atomic writer; an object store publishes an upload only once it is
+    complete, so a remote file is already whole or absent and is written as Ray Train writes its own."""
+    import pyarrow.fs
+
     fs, path = _fs(uri)
+    if isinstance(fs, pyarrow.fs.LocalFileSystem):
+        atomic_files.write_text(path, text)
+        return
     with fs.open_output_stream(path) as stream:
         stream.write(text.encode())
 

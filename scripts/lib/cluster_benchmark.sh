@@ -12,9 +12,9 @@
 # image ID) with the pinned versions. Ctrl-C (or TERM) stops the run in the pod too, and a run left behind by an
 # earlier interrupted one is stopped before a new one starts.
 #
-# Settings: every training setting --local honours reaches the pods as a flag (CLUSTER_BENCHMARK_*_SETTINGS
-# below; unset ones keep the training code's defaults there), or is refused with one line: DATA_DIR (a path on
-# this machine), USE_GPU=1 without GPU worker pods. Besides those:
+# Settings: every training setting --local honours reaches the pods as a flag (the settings table's argv
+# builder, training/settings.py; unset ones keep the table's defaults there), or is refused with one line:
+# DATA_DIR (a path on this machine), USE_GPU=1 without GPU worker pods. Besides those:
 #   RAY_NAMESPACE (ray), RAY_CLUSTER_NAME (raybench), KUBE_CONTEXT (= MINIKUBE_PROFILE, raybench)
 #   CPUS_PER_WORKER   default: the CPUs of one worker pod
 #   RUN_TIMEOUT_S     3600  limit for each training run
@@ -28,60 +28,37 @@ source "$(dirname "${BASH_SOURCE[0]}")/k8s.sh"
 readonly CLUSTER_KIT_DIR="/tmp/kit"
 # The MinIO Service of k8s/checkpoint-store.yaml; Ray Train's storage_path goes through pyarrow, which reads the
 # endpoint from the URI. Credentials come from AWS_* variables the RayCluster sets from a Secret.
-readonly DEFAULT_CHECKPOINT_STORAGE_URI="s3://ray-checkpoints/runs?endpoint_override=checkpoint-store:9000&scheme=http&region=us-east-1&allow_bucket_creation=true"
+DEFAULT_CHECKPOINT_STORAGE_URI="$(CHECKPOINT_STORAGE_URI='' settings::py defaults --programs cluster CHECKPOINT_STORAGE_URI |
+  sed 's/^[A-Z_]*=//')"
+readonly DEFAULT_CHECKPOINT_STORAGE_URI
 
-# Settings both training scripts take (settings.add_training_args, --batch-size), and those of Ray Train only;
-# each reaches the pod as --lower-case-flag VALUE. tests/test_k8s_scripts.py checks that every environment
-# setting of the training scripts is in one of these lists or in CLUSTER_BENCHMARK_OTHER_SETTINGS.
-# shellcheck disable=SC2034  # read by the tests
-readonly -a CLUSTER_BENCHMARK_COMMON_SETTINGS=(EPOCHS BATCH_SIZE LEARNING_RATE SEED DATASET TRAIN_SAMPLES TEST_SAMPLES
-  VAL_FRACTION EARLY_STOPPING_PATIENCE)
-readonly -a CLUSTER_BENCHMARK_RAY_SETTINGS=(BATCH_SIZE_MODE LR_SCALING CHECKPOINT_POLICY CHECKPOINT_BUDGET MTBF_SECONDS
-  MAX_FAILURES INJECT_FAILURE_EPOCH COLLECTIVE ALLREDUCE_DTYPE)
-# Given by this file itself (NUM_WORKERS, CPUS_PER_WORKER, THREADS, the Ray address, the storage, the run id,
-# --use-gpu), kept on this machine (RESULTS_DIR), or refused (DATA_DIR).
-# shellcheck disable=SC2034
-readonly -a CLUSTER_BENCHMARK_OTHER_SETTINGS=(NUM_WORKERS CPUS_PER_WORKER THREADS RAY_ADDRESS STORAGE_PATH RUN_ID
-  USE_GPU RESULTS_DIR DATA_DIR)
 # The pid of the run's `timeout` in a pod (a process-group leader), so an interrupt can stop the whole run there.
 readonly CLUSTER_RUN_PIDFILE="${CLUSTER_KIT_DIR}/run.pid"
 
-cluster_benchmark::_training_flags() {
-  local setting flag
-  for setting in "${CLUSTER_BENCHMARK_COMMON_SETTINGS[@]}" "$@"; do
-    [[ -n "${!setting:-}" ]] || continue
-    flag="--$(tr 'A-Z_' 'a-z-' <<<"${setting}")"
-    printf '%s\0%s\0' "${flag}" "${!setting}"
-  done
-}
-
-# USE_GPU as --local reads it (training/ray_training.py): 1/true/yes on, 0/false/no/empty off.
+# USE_GPU as the settings table reads it (checked there before anything ran): 1/true/yes on, else off.
 cluster_benchmark::_use_gpu() {
-  case "${USE_GPU:-}" in
-    1 | true | yes) return 0 ;;
-    "" | 0 | false | no) return 1 ;;
-    *) die "${EXIT_BAD_INPUT}" "USE_GPU must be 0 or 1, got '${USE_GPU}' (allowed: 0, 1, true, false, yes, no)" ;;
-  esac
+  [[ "${USE_GPU:-}" =~ ^(1|true|yes)$ ]]
 }
 
 # cluster_benchmark::ray_training_argv: the exact command the head pod runs, NUL-separated (also used by
-# tests/test_netns_cluster.py, which runs it on a real multi-node cluster).
+# tests/test_netns_cluster.py, which runs it on a real multi-node cluster). The settings table builds it: every
+# training setting of the environment becomes a flag (the pods see no environment of this machine), and one
+# the pods cannot take (DATA_DIR) is refused.
 cluster_benchmark::ray_training_argv() {
-  printf '%s\0' python training/ray_training.py --ray-address auto \
-    --num-workers "${NUM_WORKERS:-2}" --cpus-per-worker "${CPUS_PER_WORKER:-1}" \
-    --storage-path "${CHECKPOINT_STORAGE_URI:-${DEFAULT_CHECKPOINT_STORAGE_URI}}" \
-    --output "${CLUSTER_KIT_DIR}/ray_results_${NUM_WORKERS:-2}workers.json"
-  # Ray-only settings reach the pod as flags, exactly as --local passes them through the environment.
-  cluster_benchmark::_training_flags "${CLUSTER_BENCHMARK_RAY_SETTINGS[@]}"
-  if [[ -n "${RUN_ID:-}" ]]; then printf '%s\0' --run-id "${RUN_ID}-ray"; fi
-  if cluster_benchmark::_use_gpu; then printf '%s\0' --use-gpu; fi
+  local -a argv
+  local workers="${NUM_WORKERS:-2}"
+  settings::trainer_argv argv ray pod RAY_ADDRESS=auto NUM_WORKERS="${workers}" CPUS_PER_WORKER="${CPUS_PER_WORKER:-1}" \
+    STORAGE_PATH="${CHECKPOINT_STORAGE_URI:-${DEFAULT_CHECKPOINT_STORAGE_URI}}" \
+    OUTPUT="${CLUSTER_KIT_DIR}/ray_results_${workers}workers.json" ${RUN_ID:+RUN_ID="${RUN_ID}-ray"}
+  printf '%s\0' python "${argv[@]}"
 }
 
 # cluster_benchmark::baseline_argv THREADS OUTPUT_NAME
 cluster_benchmark::baseline_argv() {
-  printf '%s\0' python training/baseline_training.py --threads "$1" --output "${CLUSTER_KIT_DIR}/$2"
-  cluster_benchmark::_training_flags
-  if [[ -n "${RUN_ID:-}" ]]; then printf '%s\0' --run-id "${RUN_ID}-${2%_results.json}"; fi
+  local -a argv
+  settings::trainer_argv argv baseline pod THREADS="$1" OUTPUT="${CLUSTER_KIT_DIR}/$2" \
+    ${RUN_ID:+RUN_ID="${RUN_ID}-${2%_results.json}"}
+  printf '%s\0' python "${argv[@]}"
 }
 
 # The pods run what install-ray.sh last applied (recorded on the RayCluster), and that image has the pinned
@@ -270,24 +247,29 @@ cluster_benchmark::_read_argv() {
   mapfile -d '' into < <("$@")
 }
 
+# cluster_benchmark::find_pods: sets CLUSTER_HEAD_POD and CLUSTER_WORKER_PODS (one per line), the RayCluster's
+# running pods, or stops with what to do when the cluster or its pods are not there.
+cluster_benchmark::find_pods() {
+  require_cmd kubectl "${K8S_INSTALL_KUBECTL}"
+  k8s::require_cluster
+  CLUSTER_HEAD_POD="$(k8s::head_pod)" ||
+    die "${EXIT_INFRA}" "no running head pod of RayCluster ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME}; run scripts/install-ray.sh"
+  CLUSTER_WORKER_PODS="$(k8s::worker_pods)" || CLUSTER_WORKER_PODS=""
+  [[ -n "${CLUSTER_WORKER_PODS}" ]] ||
+    die "${EXIT_INFRA}" "RayCluster ${RAY_CLUSTER_NAME} has no running worker pods; run scripts/install-ray.sh"
+}
+
 # cluster_benchmark::run RUN_DIR
 cluster_benchmark::run() {
   local run_dir="$1" head pods worker cpus fits=0 need big_pod="" largest=0
   local -a workers argv
-  RUN_TIMEOUT_S="${RUN_TIMEOUT_S:-3600}"
-  NUM_WORKERS="${NUM_WORKERS:-2}"
-  require_positive_int RUN_TIMEOUT_S "${RUN_TIMEOUT_S}"
-  require_positive_int NUM_WORKERS "${NUM_WORKERS}"
-  [[ "${SUBMIT:-exec}" =~ ^(exec|jobs)$ ]] || die "${EXIT_BAD_INPUT}" "SUBMIT must be one of exec, jobs, got '${SUBMIT}'"
-  [[ -z "${DATA_DIR:-}" ]] ||
-    die "${EXIT_BAD_INPUT}" "DATA_DIR is a folder on this machine, which the pods cannot read; they use the CIFAR-10 copy baked into the image (allowed: unset, on the cluster target)"
-  cluster_benchmark::_use_gpu || true
-  require_cmd kubectl "${K8S_INSTALL_KUBECTL}"
-  k8s::require_cluster
-  head="$(k8s::head_pod)" ||
-    die "${EXIT_INFRA}" "no running head pod of RayCluster ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME}; run scripts/install-ray.sh"
-  pods="$(k8s::worker_pods)" || pods=""
-  [[ -n "${pods}" ]] || die "${EXIT_INFRA}" "RayCluster ${RAY_CLUSTER_NAME} has no running worker pods; run scripts/install-ray.sh"
+  # Every setting, checked by the settings table before any kubectl call; then its defaults for this path.
+  settings::check baseline,ray,cluster
+  settings::export_defaults --programs cluster RUN_TIMEOUT_S SUBMIT NUM_WORKERS
+  # What the pods cannot take (DATA_DIR) is refused by the argv builder, here before any kubectl call.
+  cluster_benchmark::ray_training_argv >/dev/null
+  cluster_benchmark::find_pods
+  head="${CLUSTER_HEAD_POD}" pods="${CLUSTER_WORKER_PODS}"
   mapfile -t workers <<<"${pods}"
   cpus="$(k8s::pod_cpus "${workers[0]}" "${K8S_WORKER_CONTAINER}")" || die "${EXIT_INFRA}" "cannot read the CPU limit of ${workers[0]}"
   export CPUS_PER_WORKER="${CPUS_PER_WORKER:-${cpus}}"
@@ -318,7 +300,8 @@ cluster_benchmark::run() {
   fi
 
   cluster_benchmark::_read_argv argv cluster_benchmark::ray_training_argv
-  if [[ "${SUBMIT:-exec}" == "jobs" ]]; then
+  # shellcheck disable=SC2153  # exported by settings::export_defaults above
+  if [[ "${SUBMIT}" == "jobs" ]]; then
     cluster_benchmark::_submit_job "${head}" "${run_dir}" "${argv[@]}"
   else
     cluster_benchmark::_run_in_pod "${head}" "${K8S_HEAD_CONTAINER}" "ray, ${NUM_WORKERS} workers" \

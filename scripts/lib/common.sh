@@ -72,3 +72,40 @@ wait_until() {
 usage_from_header() {
   sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$1"
 }
+
+# The settings table (training/settings.py) from bash; standard library only, so it runs before .venv exists.
+settings::py() {
+  python3 "${REPO_ROOT}/training/settings.py" "$@"
+}
+
+# settings::export_defaults [--quick] NAME...: exports the table's default of each NAME the environment leaves
+# unset (with --quick, the quick recipe's values first).
+settings::export_defaults() {
+  local assignments assignment
+  assignments="$(settings::py defaults "$@")" || exit "${EXIT_BAD_INPUT}"
+  while IFS= read -r assignment; do
+    [[ -z "${assignment}" ]] || export "${assignment?}"
+  done <<<"${assignments}"
+}
+
+# settings::check PROGRAM,...: every setting those programs take, and the rules between them, checked before
+# anything is installed or started: one line naming the setting, exit 2.
+settings::check() {
+  settings::py check --programs "$1" || exit "${EXIT_BAD_INPUT}"
+}
+
+# settings::trainer_argv ARRAY PROGRAM TARGET NAME=VALUE...: fills ARRAY with a trainer's argv (no interpreter)
+# from the table's builder: the given values, then every setting of PROGRAM the environment sets.
+settings::trainer_argv() {
+  local -n _settings_argv="$1"
+  local words
+  words="$(mktemp)"
+  settings::py argv --program "$2" --target "$3" --repo-root "${REPO_ROOT}" "${@:4}" >"${words}" ||
+    {
+      rm -f "${words}"
+      exit "${EXIT_BAD_INPUT}"
+    }
+  # shellcheck disable=SC2034  # a nameref: this fills the caller's array
+  mapfile -d '' _settings_argv <"${words}"
+  rm -f "${words}"
+}

@@ -17,6 +17,9 @@ import sys
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.append(os.path.join(REPO_ROOT, "training"))
+import atomic_files  # noqa: E402  (training/ holds the kit's one atomic writer)
+
 CONSOLE_LIB = os.path.join(REPO_ROOT, "scripts", "lib", "console.sh")
 # (doc, block) pairs: every block each doc holds.
 BLOCKS = [
@@ -195,9 +198,7 @@ def main(argv=None):
             text = replace_block(text, name, blocks[name])
         except KeyError as err:
             sys.exit(f"error: {doc}: {err}")
-        with open(f"{path}.tmp", "w") as handle:
-            handle.write(text)
-        os.replace(f"{path}.tmp", path)
+        atomic_files.write_text(path, text)
         print(f"rewrote the {name} block of {doc}")
 
 

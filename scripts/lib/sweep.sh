@@ -62,12 +62,8 @@ sweep::_run_cluster() {
   local pods worker cpus total=0 head
   # shellcheck source=scripts/lib/cluster_benchmark.sh
   source "${REPO_ROOT}/scripts/lib/cluster_benchmark.sh"
-  require_cmd kubectl "${K8S_INSTALL_KUBECTL}"
-  k8s::require_cluster
-  head="$(k8s::head_pod)" ||
-    die "${EXIT_INFRA}" "no running head pod of RayCluster ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME}; run scripts/install-ray.sh"
-  pods="$(k8s::worker_pods)" || pods=""
-  [[ -n "${pods}" ]] || die "${EXIT_INFRA}" "RayCluster ${RAY_CLUSTER_NAME} has no running worker pods; run scripts/install-ray.sh"
+  cluster_benchmark::find_pods
+  head="${CLUSTER_HEAD_POD}" pods="${CLUSTER_WORKER_PODS}"
   while read -r worker; do
     cpus="$(k8s::pod_cpus "${worker}" "${K8S_WORKER_CONTAINER}")" || cpus=0
     total=$((total + cpus))

@@ -18,69 +18,31 @@ import sys
 from training.sweep import EXIT_INTERRUPTED, SweepError  # puts training/ on sys.path first
 
 import settings  # noqa: E402  (needs the path set up by the line above)
-from settings import env, positive_int  # noqa: E402
 from training.sweep import commands, ledger, runner, scales, status  # noqa: E402
 
 COMMANDS = ("run", "status", "plan", "report")
 
 
-def accuracy(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 1:
-        raise settings.SettingsError(f"TARGET_ACCURACY must be a number in (0, 1], such as 0.7, got '{text}'")
-    return value
-
-
 def parse_args(argv):
-    parser = settings.KitArgumentParser(prog="python -m training.sweep", description=__doc__.split("\n")[0])
+    parser = settings.parser_for("sweep", __doc__.split("\n")[0], prog="python -m training.sweep")
     parser.add_argument("command", nargs="?", default="run", choices=COMMANDS,
                         help="run (default), status, plan (check and describe, start nothing) or report")
-    parser.add_argument("--experiment", default=env("EXPERIMENT", ""),
-                        help="the experiment's name (env EXPERIMENT; default: derived from the scales and "
-                             "settings, so the same command finds the same experiment)")
-    parser.add_argument("--sweep", default=env("SWEEP", ""),
-                        help="Ray worker counts, such as 1,2,3; the baseline is added (env SWEEP)")
-    parser.add_argument("--scales", default=env("SCALES_FILE", ""),
-                        help="a YAML or JSON file listing scales (env SCALES_FILE); see training/sweep/scales.py")
-    parser.add_argument("--repeat", type=positive_int("REPEAT"), default=env("REPEAT", "1"),
-                        help="run every scale this many times; the report gives medians and min-max "
-                             "(env REPEAT, default %(default)s)")
-    parser.add_argument("--max-attempts", type=positive_int("MAX_ATTEMPTS"), default=env("MAX_ATTEMPTS", "3"),
-                        help="failed attempts allowed per run before the sweep gives up on it; interrupted "
-                             "attempts do not count (env MAX_ATTEMPTS, default %(default)s)")
     parser.add_argument("--fresh", action="store_true",
                         help="start over: the experiment's folder is renamed <name>.<time>.old, nothing deleted")
     parser.add_argument("--status", action="store_true", help="same as the status command")
-    parser.add_argument("--target-accuracy", type=accuracy, default=env("TARGET_ACCURACY", None),
-                        help="report each run's time to this validation accuracy (env TARGET_ACCURACY)")
-    parser.add_argument("--stop-at-target", action="store_true",
-                        default=env("STOP_AT_TARGET", "0") in ("1", "true", "yes"),
-                        help="end the sweep once a run reaches --target-accuracy (env STOP_AT_TARGET=1)")
-    parser.add_argument("--scaling", type=settings.one_of("SCALING", scales.SCALINGS),
-                        default=env("SCALING", "weak"),
-                        help="weak: BATCH_SIZE per worker; strong: BATCH_SIZE is the global batch the workers "
-                             "split (env SCALING, default %(default)s)")
-    parser.add_argument("--target", type=settings.one_of("TARGET", commands.TARGETS),
-                        default=env("SWEEP_TARGET", "local"),
-                        help="local: the runs start on this machine; k8s: inside the RayCluster's pods "
-                             "(env SWEEP_TARGET, default %(default)s)")
-    parser.add_argument("--cluster-cpus", type=positive_int("CLUSTER_CPUS"), default=env("CLUSTER_CPUS", None),
-                        help="CPUs the runs may use; a scale needing more is refused (env CLUSTER_CPUS; "
-                             "default: this machine's CPUs for local, unchecked for k8s)")
-    parser.add_argument("--run-timeout", type=settings.non_negative_int("RUN_TIMEOUT_S"),
-                        default=env("RUN_TIMEOUT_S", "0"),
-                        help="stop an attempt after this many seconds and count it failed; 0 = no limit "
-                             "(env RUN_TIMEOUT_S, default %(default)s)")
-    parser.add_argument("--results-dir", default=env("RESULTS_DIR"),
-                        help="experiments go to RESULTS_DIR/experiments/ (env RESULTS_DIR, default %(default)s)")
     args = parser.parse_args(argv)
+    settings.refuse_conflicts("sweep", args)
+    # The runs take the training settings from the environment: a typo there fails now, not in every run.
+    errors = settings.validate_environment(("baseline", "ray"))
+    if errors:
+        settings.fail(errors[0])
+    if args.target == "k8s":
+        try:  # what the pods cannot take (DATA_DIR) is refused by the builder: now, before any run starts
+            settings.trainer_argv("ray", "pod")
+        except settings.SettingsError as err:
+            settings.fail(str(err))
     if args.status:
         args.command = "status"
-    if args.stop_at_target and args.target_accuracy is None:
-        settings.fail("--stop-at-target needs --target-accuracy (or TARGET_ACCURACY)")
     return args
 
 

@@ -23,11 +23,11 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import atomic_files
 from training.sweep import EXIT_FAILED, SweepError
 
 LEDGER_VERSION = 1
@@ -61,15 +61,6 @@ def utc_now():
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def fsync_dir(path):
-    """A new or renamed file survives a power loss only once its folder's entry is on disk too."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def parse_line(raw, path, number):
     problem = None
     try:
@@ -87,22 +78,6 @@ def parse_line(raw, path, number):
         raise SweepError(f"ledger '{path}' line {number} is corrupt ({problem}); move the file aside to keep it, "
                          f"or start over with --fresh", code=EXIT_FAILED)
     return event
-
-
-def rewrite_atomically(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-ledger-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(folder)
 
 
 def read_ledger(path, repair):
@@ -129,7 +104,7 @@ def read_ledger(path, repair):
             events.append((number, event))
             keep = data + b"\n"
         if repair:
-            rewrite_atomically(path, keep)
+            atomic_files.write_bytes(path, keep)
     return events
 
 
@@ -177,7 +152,7 @@ class LedgerWriter:
         created = not os.path.exists(path)
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if created:
-            fsync_dir(os.path.dirname(os.path.abspath(path)))
+            atomic_files.fsync(os.path.dirname(os.path.abspath(path)))
 
     def append(self, event, **fields):
         record = {"v": LEDGER_VERSION, "ts": utc_now(), "event": event, **fields}
@@ -253,5 +228,5 @@ def move_aside(experiment_dir):
         suffix += 1
         target = f"{experiment_dir}.{stamp}-{suffix}.old"
     os.rename(experiment_dir, target)
-    fsync_dir(os.path.dirname(os.path.abspath(experiment_dir)))
+    atomic_files.fsync(os.path.dirname(os.path.abspath(experiment_dir)))
     return target

@@ -7,14 +7,15 @@ divided. T is the median training time (model.fit, start-up excluded) over a sca
                      speedup / (CPUs of the Ray run / CPUs of the baseline), 1.0 = every CPU fully used;
 - equal resources    T(Ray, 1 worker) / T(baseline with the same CPUs): Ray's own overhead (above 1 = slower);
 - parallel speedup   T(Ray, 1) / T(Ray, N) at the same CPUs per worker; parallel efficiency = that / N.
+The ratios themselves are scaling_metrics.py's, the kit's one definition of them.
 """
 
-import json
 import os
 import statistics
-import tempfile
 
+import atomic_files
 import results as results_schema
+from scaling_metrics import efficiency, overhead, speedup, speedup_range
 from training.sweep import ledger
 
 REPORT_VERSION = 1
@@ -24,10 +25,6 @@ SCALING_TEXT = {
     "weak": "weak scaling: the per-worker batch is fixed, so the global batch grows N-fold, each worker takes "
             "1/N of the steps per epoch, and the learning rate follows LR_SCALING (see the table)",
 }
-
-
-def ratio(numerator, denominator):
-    return numerator / denominator if numerator is not None and denominator else None
 
 
 def time_to_accuracy(history, target):
@@ -118,9 +115,8 @@ def find(rows, like, **want):
 
 
 def time_range(num_row, den_row):
-    """The ratio's range over the repeats: slowest-over-fastest to fastest-over-slowest."""
-    n, d = num_row["training_time_seconds"], den_row["training_time_seconds"]
-    return [ratio(n["min"], d["max"]), ratio(n["max"], d["min"])]
+    """The speedup's range over the repeats: slowest-over-fastest to fastest-over-slowest."""
+    return speedup_range(num_row["training_time_seconds"], den_row["training_time_seconds"])
 
 
 def add_ratios(rows):
@@ -134,27 +130,26 @@ def add_ratios(rows):
         base = find(baselines, row, cpus=row["cpus_per_worker"])
         row["baseline_index"] = base["index"] if base else None
         if base:
-            speedup = ratio(base["training_time_seconds"]["median"], t)
-            row["total_speedup"] = speedup
+            row["total_speedup"] = speedup(base["training_time_seconds"]["median"], t)
             row["total_speedup_range"] = time_range(base, row)
-            row["efficiency"] = ratio(speedup, row["cpus"] / base["cpus"])
+            row["efficiency"] = efficiency(row["total_speedup"], row["cpus"] / base["cpus"])
         else:
             row["total_speedup"] = row["efficiency"] = row["total_speedup_range"] = None
             notes.append(f"scale {row['index']} ({row['workers']} workers): no comparable baseline with "
                          f"{row['cpus_per_worker']} CPU(s), so no total speedup")
         equal = find(baselines, row, cpus=row["cpus"])
         row["equal_resources_baseline_index"] = equal["index"] if equal else None
-        row["equal_resources_speedup"] = ratio(equal["training_time_seconds"]["median"], t) if equal else None
+        row["equal_resources_speedup"] = speedup(equal["training_time_seconds"]["median"], t) if equal else None
         one = find(rows, row, kind="ray", workers=1, cpus_per_worker=row["cpus_per_worker"])
         row["ray1_index"] = one["index"] if one else None
         if one:
-            row["parallel_speedup"] = ratio(one["training_time_seconds"]["median"], t)
+            row["parallel_speedup"] = speedup(one["training_time_seconds"]["median"], t)
             row["parallel_speedup_range"] = time_range(one, row)
-            row["parallel_efficiency"] = ratio(row["parallel_speedup"], row["workers"])
+            row["parallel_efficiency"] = efficiency(row["parallel_speedup"], row["workers"])
         else:
             row["parallel_speedup"] = row["parallel_efficiency"] = row["parallel_speedup_range"] = None
         if row["workers"] == 1:
-            row["ray_overhead"] = ratio(t, equal["training_time_seconds"]["median"]) if equal else None
+            row["ray_overhead"] = overhead(t, equal["training_time_seconds"]["median"]) if equal else None
     return notes
 
 
@@ -300,32 +295,17 @@ def plot(doc, path):
     plt.close(fig)
 
 
-def _atomic(path, write):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-report-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def write_text(path, text):
-    def write(tmp):
-        with open(tmp, "w") as handle:
-            handle.write(text)
-
-    return _atomic(path, write)
-
-
 def write_report(folder, target_accuracy=None):
     """Writes report.json, report.md and scaling.png; returns their paths ([] while no run has succeeded)."""
     doc = build_report(folder, target_accuracy)
     if not doc["runs_succeeded"]:
         return []
-    return [write_text(os.path.join(folder, "report.json"), json.dumps(doc, indent=2) + "\n"),
-            write_text(os.path.join(folder, "report.md"), markdown(doc)),
-            _atomic(os.path.join(folder, "scaling.png"), lambda tmp: plot(doc, tmp))]
+    return [atomic_files.write_json(os.path.join(folder, "report.json"), doc),
+            atomic_files.write_text(os.path.join(folder, "report.md"), markdown(doc)),
+            write_plot(doc, os.path.join(folder, "scaling.png"))]
+
+
+def write_plot(doc, path):
+    with atomic_files.replacing(path) as temp:
+        plot(doc, temp)
+    return path

@@ -21,14 +21,12 @@ import yaml
 import settings
 from training.sweep import SweepError
 
-SCALINGS = ("strong", "weak")
+SCALINGS = settings.SCALINGS
 SCALE_KEYS = ("type", "workers", "epochs", "batch_size", "cpus_per_worker", "gpus_per_worker")
 SCALE_TYPES = ("baseline", "ray")
-# Settings that change what a run computes. They go into every run's hash, so changing one makes a different
-# experiment instead of mixing old and new results in one report.
-# (The batch mode is not among them: the sweep's --scaling sets it, and the scaling is hashed.)
-HASHED_SETTINGS = ("DATASET", "DATA_DIR", "TRAIN_SAMPLES", "TEST_SAMPLES", "VAL_FRACTION", "SEED", "LEARNING_RATE",
-                   "LR_SCALING", "EARLY_STOPPING_PATIENCE", "CHECKPOINT_POLICY", "ALLREDUCE_DTYPE", "COLLECTIVE")
+# Settings that change what a run computes (the table's `hashed` column). They go into every run's hash, so
+# changing one makes a different experiment instead of mixing old and new results in one report.
+HASHED_SETTINGS = settings.HASHED_SETTINGS
 EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
