@@ -116,6 +116,41 @@ def test_a_killed_worker_is_recovered_from_the_checkpoint(undisturbed, cluster, 
     from checkpoint_policy import CheckpointController
 
     assert CheckpointController.from_state(state).mtbf_seconds() < CheckpointController.from_state(calm).mtbf_seconds()
+    # And it learned what the simulation says it should: the run's own epoch and checkpoint seconds and the
+    # recovery its workers observed, driven through the checkpoint loop the simulation drives, end in the state the
+    # real run ended in.
+    replayed = replay_through_the_checkpoint_loop(result)
+    assert replayed.keys() == state.keys()
+    for key, value in state.items():
+        assert replayed[key] == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), key
+
+
+def replay_through_the_checkpoint_loop(result):
+    """The controller state a run with one recovery ends in, as the simulation computes it (simulate_checkpoints
+    drives the same CheckpointLoop), from the figures in the run's results."""
+    from checkpoint_loop import CheckpointLoop
+    from checkpoint_policy import _PRIOR_KEYS
+
+    final = result["checkpoints"]["controller_state"]
+    checkpoint_seconds = result["checkpoints"]["seconds_by_epoch"]
+    epoch_seconds = {h["epoch"]: h["seconds"] for h in result["history"]}
+    resumed = result["fault_tolerance"]["events"][0]["resumed_after_epoch"]
+    total = result["config"]["epochs"]
+    saved = {}
+
+    def drive(loop, epochs):
+        for epoch in epochs:
+            def save(state, epoch=epoch):
+                saved[epoch] = state  # what the checkpoint of this epoch holds
+                return checkpoint_seconds[str(epoch)]
+
+            loop.end_epoch(epoch, epoch_seconds[epoch], save)
+
+    drive(CheckpointLoop.fresh(final["policy"], total, **{arg: final[key] for arg, key in _PRIOR_KEYS.items()}),
+          range(1, resumed + 1))
+    loop = CheckpointLoop.resumed(saved[resumed], total, result["workers"][0]["recovery_observed"])
+    drive(loop, range(resumed + 1, total + 1))
+    return loop.state()
 
 
 def test_quick_recipe_learns_alike_on_both_sides(cluster, python_env, tmp_path):
