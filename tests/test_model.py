@@ -42,3 +42,18 @@ def test_a_narrow_all_reduce_rounds_the_gradients_and_hands_back_float32():
     assert np.array_equal(reduced.numpy(), expected.numpy())
     assert not np.array_equal(reduced.numpy(), grad.numpy())
     assert np.allclose(reduced.numpy(), grad.numpy(), rtol=1e-2, atol=1e-6)
+
+
+def test_bn_momentum_is_a_setting_that_reaches_every_batch_normalization_layer(monkeypatch):
+    """The model's hyper-parameters are settings: BN_MOMENTUM from the environment, through the trainer's parser
+    and settings.model_options, into each BatchNormalization layer (the Ray worker passes the same options)."""
+    import baseline_training
+    import settings
+
+    monkeypatch.setenv("BN_MOMENTUM", "0.5")
+    options = settings.model_options(baseline_training.parse_args([]))
+    assert options == {"bn_momentum": 0.5}
+    model = build_model(seed=1, **options)
+    momenta = {layer.momentum for layer in model.layers if "batch_normalization" in layer.name}
+    assert momenta == {0.5}
+    assert {layer.momentum for layer in build_model(seed=1).layers if "batch_normalization" in layer.name} == {0.9}

@@ -59,7 +59,7 @@ def run_config(**changes):
                   lr_scaling="sqrt", lr_factor=1.0, num_workers=2, cpus_per_worker=1, use_gpu=False,
                   ray_address=None, collective="AUTO", allreduce_dtype="bfloat16", checkpoint_policy="interval:2",
                   checkpoint_budget=0.05, mtbf_seconds=3600.0, max_failures=1, inject_failure_epoch=0,
-                  storage_path="/tmp/ckpt", resume=False, record_shards=False, model_options={})
+                  storage_path="/tmp/ckpt", resume=False, record_shards=False, model_options={"bn_momentum": 0.9})
     return RayRunConfig(**{**values, **changes})
 
 
@@ -141,7 +141,8 @@ def test_run_config_reads_the_flags_and_survives_the_trip_to_the_workers():
 
     config = run_config()
     flags = {**config.to_dict(), "learning_rate": config.base_learning_rate, "results_dir": "results"}
-    del flags["base_learning_rate"]
+    del flags["base_learning_rate"], flags["model_options"]
+    flags.update(config.model_options)  # the parser gives each model hyper-parameter its own flag
     assert RayRunConfig.from_args(SimpleNamespace(**flags)) == config
     assert RayRunConfig.from_dict(config.to_dict()) == config
     assert run_config(lr_factor=2.0).learning_rate == pytest.approx(0.004)

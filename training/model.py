@@ -35,7 +35,7 @@ def _optimizer(tf, learning_rate, allreduce_dtype):
 
 
 def build_model(learning_rate=1e-3, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, seed=None,
-                allreduce_dtype=None):
+                allreduce_dtype=None, bn_momentum=BN_MOMENTUM):
     """Builds and compiles the CNN. Under a tf.distribute strategy, call it inside strategy.scope() so the
     variables are mirrored across workers. `allreduce_dtype` (one of ALLREDUCE_DTYPES) is what gradients are
     all-reduced in across workers; only a multi-worker run has any all-reduce to narrow."""
@@ -49,13 +49,13 @@ def build_model(learning_rate=1e-3, input_shape=IMAGE_SHAPE, num_classes=NUM_CLA
     for filters in CONV_FILTERS:
         for _ in range(2):
             model.add(layers.Conv2D(filters, 3, padding="same", use_bias=False))
-            model.add(layers.BatchNormalization(momentum=BN_MOMENTUM))
+            model.add(layers.BatchNormalization(momentum=bn_momentum))
             model.add(layers.Activation("relu"))
         model.add(layers.MaxPooling2D())
         model.add(layers.Dropout(CONV_DROPOUT))
     model.add(layers.Flatten())
     model.add(layers.Dense(DENSE_UNITS, use_bias=False))
-    model.add(layers.BatchNormalization(momentum=BN_MOMENTUM))
+    model.add(layers.BatchNormalization(momentum=bn_momentum))
     model.add(layers.Activation("relu"))
     model.add(layers.Dropout(DENSE_DROPOUT))
     model.add(layers.Dense(num_classes, activation="softmax"))

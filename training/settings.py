@@ -271,6 +271,9 @@ SETTINGS = (
             TRAINING + ("patterns",), hashed=True),
     Setting("VAL_FRACTION", fraction, "share of the training images held out for validation", TRAINING, "0.1",
             "a tenth: enough images to see overfitting, few taken from training", hashed=True),
+    Setting("BN_MOMENTUM", fraction, "batch normalization's momentum: how fast the moving statistics that "
+            "validation and test use follow the weights", TRAINING, "0.9", "Keras' 0.99 needs hundreds of steps "
+            "to catch up, and quick runs take tens (model.py)", hashed=True, model=True),
     Setting("EARLY_STOPPING_PATIENCE", non_negative_int, "stop after this many epochs without a better val_loss; "
             "0 turns it off", TRAINING, "0", "off: a benchmark compares equal numbers of epochs", hashed=True),
     Setting("RUN_ID", text, "identifier stored in the results (default: type and time)", TRAINING),
