@@ -50,6 +50,13 @@ def test_the_first_step_is_kept_per_attempt_for_the_start_up_cost():
 
 # --- the whole document: Ray Train's Result plus the queue -------------------------------------------------------
 
+def default_model_options():
+    """The table's model hyper-parameters at their defaults, whatever they are."""
+    import settings
+
+    return {s.name.lower(): settings.parser_of(s)(s.default) for s in settings.SETTINGS if s.model}
+
+
 def run_config(**changes):
     from ray_run_config import RayRunConfig
 
@@ -59,7 +66,7 @@ def run_config(**changes):
                   lr_scaling="sqrt", lr_factor=1.0, num_workers=2, cpus_per_worker=1, use_gpu=False,
                   ray_address=None, collective="AUTO", allreduce_dtype="bfloat16", checkpoint_policy="interval:2",
                   checkpoint_budget=0.05, mtbf_seconds=3600.0, max_failures=1, inject_failure_epoch=0,
-                  storage_path="/tmp/ckpt", resume=False, record_shards=False, model_options={"bn_momentum": 0.9})
+                  storage_path="/tmp/ckpt", resume=False, record_shards=False, model_options=default_model_options())
     return RayRunConfig(**{**values, **changes})
 
 
