@@ -129,7 +129,7 @@ def replay_through_the_checkpoint_loop(result):
     """The controller state a run with one recovery ends in, as the simulation computes it (simulate_checkpoints
     drives the same CheckpointLoop), from the figures in the run's results."""
     from checkpoint_loop import CheckpointLoop
-    from checkpoint_policy import _PRIOR_KEYS
+    from checkpoint_policy import CheckpointController
 
     final = result["checkpoints"]["controller_state"]
     checkpoint_seconds = result["checkpoints"]["seconds_by_epoch"]
@@ -146,8 +146,9 @@ def replay_through_the_checkpoint_loop(result):
 
             loop.end_epoch(epoch, epoch_seconds[epoch], save)
 
-    drive(CheckpointLoop.fresh(final["policy"], total, **{arg: final[key] for arg, key in _PRIOR_KEYS.items()}),
-          range(1, resumed + 1))
+    # The priors are what nothing observed changes: the final state still holds the ones the run started from.
+    priors = CheckpointController.from_state(final).priors()
+    drive(CheckpointLoop.fresh(final["policy"], total, **priors), range(1, resumed + 1))
     loop = CheckpointLoop.resumed(saved[resumed], total, result["workers"][0]["recovery_observed"])
     drive(loop, range(resumed + 1, total + 1))
     return loop.state()
