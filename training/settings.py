@@ -823,7 +823,7 @@ def _programs(text_value):
 
 def main(argv):
     parser = KitArgumentParser(prog="settings.py", description="The kit's settings table, from bash.")
-    parser.add_argument("command", choices=("check", "defaults", "quick-env", "argv", "rayjob", "table",
+    parser.add_argument("command", choices=("check", "defaults", "argv", "rayjob", "table",
                                                         "list", "docs"))
     parser.add_argument("--programs", default="local")
     parser.add_argument("--program", default="ray")
@@ -836,8 +836,6 @@ def main(argv):
         errors = validate_environment(_programs(args.programs))
         if errors:
             fail(errors[0])
-    elif args.command == "quick-env":
-        print("\n".join(quick_assignments()))
     elif args.command == "defaults":
         try:
             lines = default_assignments(args.values, _programs(args.programs)[0], quick=args.quick)
