@@ -1,9 +1,9 @@
-"""Why the kit sets allocator variables (training/tf_env.py): one training step of the kit's model at one thread,
+"""Why the kit sets allocator variables (training/core/tf_env.py): one training step of the kit's model at one thread,
 with and without a tf.distribute strategy, with and without the settings. Each case runs in a fresh process
 (the settings are given in its environment from the start) and reports the median step and the minor page
 faults per step.
 
-    .venv/bin/python benchmarks/allocator_probe.py [--steps 8] [--batch 64] [--repeats 3]   (about 5 minutes)
+    .venv/bin/python -m benchmarks.allocator_probe [--steps 8] [--batch 64] [--repeats 3]   (about 5 minutes)
 
 A step under a strategy takes its batch from the strategy's multi-device iterator, as model.fit does in every
 Ray worker; without the settings that is where the page faults come from.
@@ -18,22 +18,20 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TRAINING = os.path.join(os.path.dirname(HERE), "training")
-sys.path.insert(0, TRAINING)
-from tf_env import ALLOCATOR_ENV  # noqa: E402  (after the path: training/ is flat)
+from training.core.tf_env import ALLOCATOR_ENV
+
 CASES = [("no strategy", "plain", False), ("no strategy", "plain", True),
          ("OneDeviceStrategy", "strategy", False), ("OneDeviceStrategy", "strategy", True)]
 
 
 def child(mode, allocator, steps, batch):
-    from tf_env import configure_tensorflow
+    from training.core.tf_env import configure_tensorflow
 
     tf, _ = configure_tensorflow(1, allocator=allocator)
     import numpy as np
 
-    import data
-    from model import build_model
+    from training.core import data
+    from training.core.model import build_model
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(batch * 16,) + data.IMAGE_SHAPE, dtype=np.uint8)
@@ -89,7 +87,7 @@ def main():
             env = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_ENV}
             if allocator:
                 env.update(ALLOCATOR_ENV)  # from the start, as a Ray worker gets them through the runtime_env
-            proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--batch", str(args.batch),
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.allocator_probe", "--steps", str(args.steps), "--batch", str(args.batch),
                                    "--child", mode, "1" if allocator else "0"], capture_output=True, text=True,
                                   env=env)
             if proc.returncode != 0:

@@ -2,7 +2,7 @@
 loopback, one CPU each, as the kit's Ray workers), all-reducing tensors shaped like the model's gradients the
 way Keras' optimizer does (one batch_reduce_to over every gradient), with no training around it.
 
-    .venv/bin/python benchmarks/allreduce_probe.py [--workers 2] [--steps 20] [--bytes-per-pack 0] [--dtype float32]
+    .venv/bin/python -m benchmarks.allreduce_probe [--workers 2] [--steps 20] [--bytes-per-pack 0] [--dtype float32]
 
 Prints one JSON line: the median and min-max seconds per all-reduce, and the bytes each worker contributes.
 """
@@ -16,9 +16,7 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TRAINING = os.path.join(os.path.dirname(HERE), "training")
-sys.path.insert(0, TRAINING)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -33,10 +31,10 @@ def free_ports(n):
 
 
 def child(steps, bytes_per_pack, dtype_name):
-    from tf_env import configure_tensorflow
+    from training.core.tf_env import configure_tensorflow
 
     tf, _ = configure_tensorflow(1)
-    from model import build_model
+    from training.core.model import build_model
 
     options = tf.distribute.experimental.CommunicationOptions(bytes_per_pack=bytes_per_pack)
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
@@ -82,11 +80,11 @@ def main():
     for i in range(args.workers):
         tf_config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                                 "task": {"type": "worker", "index": i}})
-        cmd = [sys.executable, __file__, "--child", str(i), "--tf-config", tf_config, "--steps", str(args.steps),
+        cmd = [sys.executable, "-m", "benchmarks.allreduce_probe", "--child", str(i), "--tf-config", tf_config, "--steps", str(args.steps),
                "--bytes-per-pack", str(args.bytes_per_pack), "--dtype", args.dtype]
         pin = ["taskset", "-c", str(cpus[i % len(cpus)])] if len(cpus) >= args.workers else []
         procs.append(subprocess.Popen(pin + cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                      env=dict(os.environ, PYTHONPATH=TRAINING)))
+                                      env=dict(os.environ, PYTHONPATH=REPO)))
     outs = []
     for proc in procs:
         stdout, _ = proc.communicate(timeout=600)

@@ -18,7 +18,7 @@ GROUPS = (
                               "log_monitor", "monitor.py", "ray.util.client", "ray start")),
     # Every other Ray worker process: Ray Train's controller and its helpers, the progress queue.
     ("Ray Train actors", ("ray::",)),
-    ("driver", ("ray_training.py",)),
+    ("driver", ("training.ray_training",)),
 )
 
 

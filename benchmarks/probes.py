@@ -71,11 +71,11 @@ def input_pipeline_rate(data, images=8192, batch=64):
 
 
 def run_all(threads):
-    from tf_env import configure_tensorflow
+    from training.core.tf_env import configure_tensorflow
 
     tf, _ = configure_tensorflow(threads)
-    import data
-    from model import build_model
+    from training.core import data
+    from training.core.model import build_model
 
     return {
         "peak_gflops": peak_gflops(tf),

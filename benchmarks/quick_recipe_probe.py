@@ -1,7 +1,7 @@
-"""Why the quick run's recipe is what it is (training/settings.py QUICK): the kit's model on digits in one
+"""Why the quick run's recipe is what it is (training/core/settings.py QUICK): the kit's model on digits in one
 process, one CPU thread, seed 42, test accuracy after a given number of optimizer steps.
 
-    .venv/bin/python benchmarks/quick_recipe_probe.py            # about 3 minutes on 2 cores
+    .venv/bin/python -m benchmarks.quick_recipe_probe            # about 3 minutes on 2 cores
 
 For each recipe it prints the test accuracy with batch normalization's moving statistics (what evaluation uses)
 and with the statistics recomputed from the final weights on the training images. A recipe whose two figures
@@ -10,10 +10,7 @@ differ widely did not take enough steps for the moving statistics to follow the 
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "training"))
 
 # (label, train samples or None for all, epochs, batch, learning rate)
 RECIPES = [
@@ -39,8 +36,8 @@ def recomputed_statistics_accuracy(tf, model, x_train, x_test, y_test):
 def probe(tf, label, samples, epochs, batch, rate, seed):
     import numpy as np
 
-    import data
-    from model import build_model
+    from training.core import data
+    from training.core.model import build_model
 
     ds = data.load_dataset("digits", None, samples, None, 0.1, seed)
     model = build_model(learning_rate=rate, seed=seed)
@@ -58,7 +55,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    from tf_env import configure_tensorflow
+    from training.core.tf_env import configure_tensorflow
 
     tf, _ = configure_tensorflow(1)
     for recipe in RECIPES:

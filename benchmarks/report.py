@@ -1,7 +1,6 @@
 """BENCHMARKS.md from the benchmark's JSON: the machine, versions, command, the table and the targets."""
 
-# run.py, the one importer, has put training/ on sys.path.
-from scaling_metrics import efficiency, speedup
+from training.core.scaling_metrics import efficiency, speedup
 
 TARGETS = [
     # (name, how it is read, predicate on the summary, the target as stated)
@@ -93,7 +92,7 @@ within each repeat (both sides ran in the same repeat) and then their median is 
   {n} worker nodes ({'each worker' + chr(39) + 's TensorFlow op threads held to a CPU of their own' if doc['settings'].get('pin_cpus') == '1' else 'no CPU pinning'}); gradients all-reduced in
   {doc['settings']['allreduce_dtype']}; no checkpoints. Steady epoch = median epoch time after the first.
   "Worker CPU busy": CPU seconds a Ray worker used per second of its steady epochs; "compute thread waiting":
-  seconds its busiest thread was runnable but had no CPU, per second (`training/cpu_usage.py`).
+  seconds its busiest thread was runnable but had no CPU, per second (`training/core/cpu_usage.py`).
 
 ## Results
 

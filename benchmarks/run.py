@@ -3,7 +3,7 @@ claims rest on. Writes BENCHMARKS.md (machine, versions, command, table) and ben
 
     scripts/benchmark.sh [--quick]        (REPEATS, BENCH_EPOCHS, BENCH_TRAIN_SAMPLES, NUM_WORKERS override)
 
-Every figure comes from the kit's own results files (training/results.py) of runs made here, except the peak
+Every figure comes from the kit's own results files (training/core/results.py) of runs made here, except the peak
 FLOP rate and the input pipeline rate, which are measured by the small probes in probes.py.
 """
 
@@ -20,11 +20,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TRAINING = os.path.join(REPO, "training")
-sys.path.insert(0, TRAINING)
-import atomic_files  # noqa: E402
-import cpu_sampler  # noqa: E402  (benchmarks/ is the script's folder)
-from scaling_metrics import efficiency, overhead, speedup, steady_images_per_second  # noqa: E402
+
+from benchmarks import cpu_sampler
+from training.core import atomic_files
+from training.core.scaling_metrics import efficiency, overhead, speedup, steady_images_per_second
 
 LIB = f"source {REPO}/scripts/lib/common.sh; source {REPO}/scripts/lib/local_cluster.sh"
 
@@ -40,9 +39,9 @@ def run_training(program, values, env, label, sample_workers=0):
     """Runs one trainer with the argv the settings table builds from `values` (NAME -> value); with
     sample_workers, also who used the CPUs while that many trained. The benchmark sets every setting it
     depends on, so `env` carries none of the user's training settings."""
-    import settings
+    from training.core import settings
 
-    argv = settings.trainer_argv(program, "local", values, environ={}, repo_root=REPO)
+    argv = settings.trainer_argv(program, "local", values, environ={})
     started = time.time()
     with cpu_sampler.Sampler(sample_workers) if sample_workers else contextlib.nullcontext() as sampler:
         proc = subprocess.run([sys.executable, *argv], env=env,
@@ -55,7 +54,7 @@ def run_training(program, values, env, label, sample_workers=0):
 
 
 def allreduce_probe(workers, dtype):
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "allreduce_probe.py"), "--workers", str(workers),
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.allreduce_probe", "--workers", str(workers),
                            "--dtype", dtype], capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"error: the all-reduce probe failed: {proc.stderr[-500:]}")
@@ -96,7 +95,7 @@ def measure_throughput(opts, env, cluster_env, out_dir):
             sample_workers=workers if workers == opts.workers else 0)
         shares = sampled if workers == opts.workers else shares
         runs[name] = path
-    from results import load_results
+    from training.core.results import load_results
 
     loaded = {name: load_results(path) for name, path in runs.items()}
     loaded["_cpu_shares"] = shares
@@ -113,7 +112,7 @@ def measure_accuracy(opts, env, cluster_env, out_dir):
                          "BATCH_SIZE_MODE": "global", "ALLREDUCE_DTYPE": opts.allreduce_dtype,
                          "CHECKPOINT_POLICY": "never", "STORAGE_PATH": os.path.join(out_dir, "ckpt"),
                          "OUTPUT": ray}, dict(env, **cluster_env), "accuracy: ray")
-    from results import load_results
+    from training.core.results import load_results
 
     return load_results(base)["test_accuracy"], load_results(ray)["test_accuracy"]
 
@@ -216,7 +215,7 @@ def write_markdown(path, text):
 
 
 def main(argv=None):
-    import settings
+    from training.core import settings
 
     quick = "--quick" in (sys.argv[1:] if argv is None else argv)
     parser = settings.parser_for("benchmark", __doc__.splitlines()[0],
@@ -228,7 +227,7 @@ def main(argv=None):
                         help="only rewrite the Markdown from the JSON of an earlier run (after a report change)")
     opts = parser.parse_args(argv)
     if opts.render:
-        import report
+        from benchmarks import report
 
         with open(opts.output_json) as handle:
             doc = json.load(handle)
@@ -242,11 +241,11 @@ def main(argv=None):
     command = "scripts/benchmark.sh" + (" --quick" if opts.quick else "")
     started = time.time()
 
-    import probes
+    from benchmarks import probes
 
     # The runs get every setting they depend on as a flag; none of the user's may change them unseen.
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS" and k not in settings.BY_NAME}
-    env["PYTHONPATH"] = TRAINING
+    env["PYTHONPATH"] = REPO
     print("Probes: FLOP peak, FLOPs per image, input pipeline", flush=True)
     probe = probes.run_all(opts.workers)
     print("Probe: the gradient all-reduce on its own", flush=True)
@@ -265,7 +264,7 @@ def main(argv=None):
     finally:
         stop_cluster(state)
     summary = summarize(repeats, opts, probe, accuracy)
-    from results import environment_info
+    from training.core.results import environment_info
 
     doc = {
         "command": command,
@@ -279,7 +278,7 @@ def main(argv=None):
         "probes": probe,
     }
     atomic_files.write_json(opts.output_json, doc)
-    import report
+    from benchmarks import report
 
     write_markdown(opts.output_md, report.markdown(doc))
     print(report.table(doc))

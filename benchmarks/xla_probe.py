@@ -1,29 +1,25 @@
 """Does XLA pay for the kit's CNN on this CPU? The same model and batch, trained with Keras' jit_compile off and
 on, each in a fresh process held to the given threads; prints one JSON line per case with the median step.
 
-    .venv/bin/python benchmarks/xla_probe.py [--threads 1] [--batch 64] [--steps 12]   (about 2 minutes)
+    .venv/bin/python -m benchmarks.xla_probe [--threads 1] [--batch 64] [--steps 12]   (about 2 minutes)
 """
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TRAINING = os.path.join(os.path.dirname(HERE), "training")
 
 
 def child(threads, batch, steps, jit):
-    sys.path.insert(0, TRAINING)
-    from tf_env import configure_tensorflow
+    from training.core.tf_env import configure_tensorflow
 
     tf, _ = configure_tensorflow(threads)
     import numpy as np
 
-    from model import build_model
+    from training.core.model import build_model
 
     model = build_model(seed=0)
     model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], jit_compile=jit)
@@ -51,7 +47,7 @@ def main():
         print(json.dumps(child(args.threads, args.batch, args.steps, args.child == "on")), flush=True)
         return
     for case in ("off", "on"):
-        out = subprocess.run([sys.executable, __file__, "--child", case, "--threads", str(args.threads),
+        out = subprocess.run([sys.executable, "-m", "benchmarks.xla_probe", "--child", case, "--threads", str(args.threads),
                               "--batch", str(args.batch), "--steps", str(args.steps)],
                              capture_output=True, text=True)
         if out.returncode != 0:

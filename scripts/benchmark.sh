@@ -7,7 +7,7 @@
 #
 # Settings: NUM_WORKERS (Ray workers of 1 CPU each; needs that many CPUs), REPEATS, BENCH_EPOCHS,
 # BENCH_TRAIN_SAMPLES, BATCH_SIZE (per worker), BENCH_ACCURACY_EPOCHS, BENCH_ALLREDUCE_DTYPE, LOCAL_RAY_PIN_CPUS:
-# each one's default, allowed values and reason are in docs/QUICK_REFERENCE.md (from training/settings.py).
+# each one's default, allowed values and reason are in docs/QUICK_REFERENCE.md (from training/core/settings.py).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/venv.sh
@@ -27,4 +27,4 @@ done
 # Checked before the virtualenv is made or anything measured: one line naming the setting, exit 2.
 settings::check benchmark
 venv::ensure
-exec "${REPO_ROOT}/.venv/bin/python" "${REPO_ROOT}/benchmarks/run.py" "${args[@]}"
+exec "${REPO_ROOT}/.venv/bin/python" -m benchmarks.run "${args[@]}"

@@ -15,12 +15,12 @@
 #   --local      the embedded target: a local Ray cluster of 1 head + NUM_WORKERS worker nodes (CPUS_PER_WORKER each)
 #   --quick      a short run that learns (about 2-3 minutes on 2 cores): DATASET=digits (all 1,294 training
 #                images), EPOCHS=2, BATCH_SIZE=64 with BATCH_SIZE_MODE=global (Ray: 2 workers x 32), LEARNING_RATE
-#                0.002, each unless set (training/settings.py QUICK says why). Both sides take the same 40
+#                0.002, each unless set (training/core/settings.py QUICK says why). Both sides take the same 40
 #                optimizer steps of the same global batch at the same rate, so their accuracies compare.
 #   -h, --help   this text
 #
 # Settings: environment variables, listed below by --help with their defaults and allowed values (all of the
-# kit's, with the reason for each default, are in docs/QUICK_REFERENCE.md, generated from training/settings.py).
+# kit's, with the reason for each default, are in docs/QUICK_REFERENCE.md, generated from training/core/settings.py).
 #
 # Results of a failed or interrupted run stay in its runs/<id>/ folder; the files in RESULTS_DIR are replaced
 # only by a run that finished, and then hold exactly that run's files. Each step's whole output (TensorFlow's
@@ -64,7 +64,7 @@ parse_flags() {
 }
 
 apply_defaults() {
-  # What this script reads itself; the table in training/settings.py holds the values and why (and QUICK, the
+  # What this script reads itself; the table in training/core/settings.py holds the values and why (and QUICK, the
   # quick recipe with the measurements behind it).
   local -a names=(EPOCHS BATCH_SIZE NUM_WORKERS DATASET RESULTS_DIR)
   # On the cluster an unset CPUS_PER_WORKER means a whole worker pod's CPUs (cluster_benchmark.sh reads them).
@@ -160,7 +160,7 @@ main() {
     source "${REPO_ROOT}/scripts/lib/cluster_benchmark.sh"
     cluster_benchmark::run "${RUN_DIR}"
   fi
-  step compare "${REPO_ROOT}/training/compare.py" --results-dir "${RUN_DIR}" --num-workers "${NUM_WORKERS}"
+  step compare -m training.compare --results-dir "${RUN_DIR}" --num-workers "${NUM_WORKERS}"
   publish::run "${RUN_DIR}" "${RESULTS_DIR}"
 }
 

@@ -5,7 +5,7 @@
 # which PyPI ships as wheels (tests/requirements.txt), so nothing else needs installing. The network-namespace
 # tests (a Ray cluster over three network namespaces) need root and `ip` (iproute2) and skip without them.
 #
-# Usage: scripts/test.sh [PYTEST_ARGS...]      e.g. scripts/test.sh -m "not slow"   or   scripts/test.sh tests/test_data.py
+# Usage: scripts/test.sh [PYTEST_ARGS...]      e.g. scripts/test.sh -m "not slow"   or   scripts/test.sh tests/core/test_data.py
 #
 # Settings:
 #   KIT_PYTHON=python3   the Python 3.11 used to create .venv

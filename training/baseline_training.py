@@ -1,7 +1,7 @@
 """Baseline: the kit's CNN trained with plain Keras model.fit in one process, no Ray.
 
-    python training/baseline_training.py --epochs 5 --threads 1 --output results/baseline_results.json
-    DATASET=digits EPOCHS=3 python training/baseline_training.py
+    python -m training.baseline_training --epochs 5 --threads 1 --output results/baseline_results.json
+    DATASET=digits EPOCHS=3 python -m training.baseline_training
 
 --threads sets TensorFlow's thread pools. The benchmark runs it twice: with one Ray worker's CPU share (the
 scale-out speedup's reference) and with all the CPUs the Ray workers have together (the equal-resources one).
@@ -10,8 +10,8 @@ scale-out speedup's reference) and with all the CPUs the Ray workers have togeth
 import os
 import time
 
-import settings
-from settings import fail
+from training.core import settings
+from training.core.settings import fail
 
 TRAINING_TYPE = "baseline"
 
@@ -24,20 +24,20 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from fitting import process_start_time
+    from training.core.fitting import process_start_time
 
     process_start = process_start_time(time.time())
     args = parse_args(argv)
-    from tf_env import available_cpus, configure_tensorflow
+    from training.core.tf_env import available_cpus, configure_tensorflow
 
     threads = args.threads or available_cpus()
     tf, tf_threads = configure_tensorflow(threads)
 
-    import data
-    from evaluation import evaluate_counts, summarize_counts
-    from fitting import epoch_recorder, first_epoch_excess, format_progress, run_fit, standard_callbacks
-    from model import build_model
-    from results import environment_info, make_result, write_results
+    from training.core import data
+    from training.core.evaluation import evaluate_counts, summarize_counts
+    from training.core.fitting import epoch_recorder, first_epoch_excess, format_progress, run_fit, standard_callbacks
+    from training.core.model import build_model
+    from training.core.results import environment_info, make_result, write_results
 
     try:
         ds = data.load_dataset(args.dataset, args.data_dir, args.train_samples, args.test_samples,

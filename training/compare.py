@@ -1,7 +1,7 @@
 """The comparison: baseline against Ray, as comparison.json, comparison.md, training_time.png and
 training_curves.png in the results folder, and a side-by-side summary on stdout.
 
-    python training/compare.py --results-dir results
+    python -m training.compare --results-dir results
 
 Two speedups, never confused:
 - speedup / efficiency (scale-out): the baseline ran with ONE Ray worker's CPU share. speedup = T(baseline) /
@@ -17,10 +17,10 @@ import os
 import re
 import textwrap
 
-import atomic_files
-import settings
-from scaling_metrics import efficiency, ratio, speedup, steady_images_per_second
-from settings import fail
+from training.core import atomic_files
+from training.core import settings
+from training.core.scaling_metrics import efficiency, ratio, speedup, steady_images_per_second
+from training.core.settings import fail
 
 BASELINE_FILE = "baseline_results.json"
 EQUAL_RESOURCES_FILE = "baseline_equal_resources_results.json"
@@ -380,7 +380,7 @@ def find_ray_results(folder, num_workers):
 
 
 def build(folder, num_workers=None):
-    from results import ResultsError, load_results
+    from training.core.results import ResultsError, load_results
 
     try:
         baseline = load_results(os.path.join(folder, BASELINE_FILE))

@@ -1,7 +1,7 @@
 """Ray Train: the kit's CNN trained by N workers with TensorflowTrainer + MultiWorkerMirroredStrategy.
 
-    python training/ray_training.py --num-workers 2 --ray-address auto        # in a Ray cluster (the head pod)
-    DATASET=digits EPOCHS=3 python training/ray_training.py                   # starts a private local Ray
+    python -m training.ray_training --num-workers 2 --ray-address auto        # in a Ray cluster (the head pod)
+    DATASET=digits EPOCHS=3 python -m training.ray_training                   # starts a private local Ray
 
 Each worker trains on its own 1/N shard of the training set with `--batch-size` images per step (per worker by
 default), the gradients are averaged by an all-reduce every step, and the driver prints one line per epoch.
@@ -14,9 +14,9 @@ import re
 import threading
 import time
 
-import settings
-import storage
-from settings import fail
+from training.core import settings
+from training.distributed import storage
+from training.core.settings import fail
 
 TRAINING_TYPE = "ray_distributed"
 EXIT_INFRA = 4
@@ -28,7 +28,7 @@ STOP_MARKER = "_progress_stop"
 def parse_args(argv=None):
     args = settings.parse("ray", "Train the CIFAR-10 CNN with Ray Train (TensorflowTrainer + "
                                  "MultiWorkerMirroredStrategy).", argv)
-    import checkpoint_policy
+    from training.checkpointing import checkpoint_policy
 
     args.policy = checkpoint_policy.parse_policy(args.checkpoint_policy)
     args.per_worker_batch = args.batch_size // args.num_workers if args.batch_size_mode == "global" else args.batch_size
@@ -47,7 +47,7 @@ def parse_args(argv=None):
 def check_data(config):
     """Loads the data once on the driver, so a bad DATA_DIR or TRAIN_SAMPLES fails here in seconds instead of
     inside every worker after Ray has started them."""
-    import data
+    from training.core import data
 
     try:
         ds = data.load_dataset(config.dataset, config.data_dir, config.train_samples, config.test_samples,
@@ -61,18 +61,15 @@ def check_data(config):
 def start_ray(config):
     """Joins the given cluster, or starts a private one with token auth, carrying tf-keras to every worker."""
     if not config.ray_address:
-        import local_ray_auth
+        from training.distributed import local_ray_auth
 
         # Before Ray is imported: it reads its auth mode once, at import.
         local_ray_auth.enable_token_auth()
     import ray
 
-    from tf_env import WORKER_ENV
+    from training.distributed.runtime_env import kit_runtime_env
 
-    runtime_env = {
-        "working_dir": os.path.dirname(os.path.abspath(__file__)),
-        "env_vars": dict(WORKER_ENV),
-    }
+    runtime_env = kit_runtime_env()
     if config.ray_address:
         ray.init(address=config.ray_address, runtime_env=runtime_env, logging_level="WARNING",
                  log_to_driver=False)
@@ -141,7 +138,7 @@ class Progress:
                 self.handle(message)
 
     def handle(self, message):
-        from fitting import format_progress
+        from training.core.fitting import format_progress
 
         self.messages.append(message)
         kind = message["type"]
@@ -199,7 +196,7 @@ def make_trainer(config, queue):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.tensorflow import TensorflowTrainer
 
-    import ray_worker
+    from training.distributed import ray_worker
 
     resources = {"CPU": config.cpus_per_worker}
     if config.use_gpu:
@@ -241,18 +238,18 @@ def announce(config, sizes, shape):
 
 def main(argv=None):
     started = time.time()
-    from tf_env import LEGACY_KERAS_ENV
+    from training.core.tf_env import LEGACY_KERAS_ENV
 
     # ray.train.tensorflow imports TensorFlow in this process too: Keras 2 here as well, and quiet.
     os.environ.update(LEGACY_KERAS_ENV)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ray_run_config import RayRunConfig
-    from results import default_run_id, write_results
+    from training.distributed.ray_run_config import RayRunConfig
+    from training.core.results import default_run_id, write_results
 
     config = RayRunConfig.from_args(parse_args(argv))
     config = dataclasses.replace(config, run_id=config.run_id or default_run_id(TRAINING_TYPE))
     sizes = check_data(config)
-    from run_report import assemble_result
+    from training.distributed.run_report import assemble_result
 
     import_done = time.time()
     ray = start_ray(config)
@@ -270,7 +267,7 @@ def main(argv=None):
     fit_called = time.time()
     ray_result, fit_returned = fit_or_fail(trainer, progress)
 
-    from fitting import process_start_time
+    from training.core.fitting import process_start_time
 
     timings = {"process_start": process_start_time(started), "script_start": started, "imports_done": import_done,
                "ray_ready": ray_ready, "fit_called": fit_called, "fit_returned": fit_returned}

@@ -13,7 +13,7 @@
 # earlier interrupted one is stopped before a new one starts.
 #
 # Settings: every training setting --local honours reaches the pods as a flag (the settings table's argv
-# builder, training/settings.py; unset ones keep the table's defaults there), or is refused with one line:
+# builder, training/core/settings.py; unset ones keep the table's defaults there), or is refused with one line:
 # DATA_DIR (a path on this machine), USE_GPU=1 without GPU worker pods. Besides those:
 #   RAY_NAMESPACE (ray), RAY_CLUSTER_NAME (raybench), KUBE_CONTEXT (= MINIKUBE_PROFILE, raybench)
 #   CPUS_PER_WORKER   default: the CPUs of one worker pod
@@ -41,7 +41,7 @@ cluster_benchmark::_use_gpu() {
 }
 
 # cluster_benchmark::ray_training_argv: the exact command the head pod runs, NUL-separated (also used by
-# tests/test_netns_cluster.py, which runs it on a real multi-node cluster). The settings table builds it: every
+# tests/distributed/test_netns_cluster.py, which runs it on a real multi-node cluster). The settings table builds it: every
 # training setting of the environment becomes a flag (the pods see no environment of this machine), and one
 # the pods cannot take (DATA_DIR) is refused.
 cluster_benchmark::ray_training_argv() {

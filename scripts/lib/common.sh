@@ -14,6 +14,9 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly REPO_ROOT
 # shellcheck disable=SC2034
 readonly EXIT_BAD_INPUT=2 EXIT_MISSING_PREREQ=3 EXIT_INFRA=4
+# The kit's Python is one package tree (training/, benchmarks/, scripts/lib/) run as `python -m training.X`;
+# this lets every Python the scripts start find it, whatever the current directory.
+export PYTHONPATH="${REPO_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
 
 # Progress goes to stdout, problems to stderr, each line stamped so a long run can be read back afterwards.
 log::_stamp() { date '+%H:%M:%S'; }
@@ -73,9 +76,9 @@ usage_from_header() {
   sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$1"
 }
 
-# The settings table (training/settings.py) from bash; standard library only, so it runs before .venv exists.
+# The settings table (training/core/settings.py) from bash; standard library only, so it runs before .venv exists.
 settings::py() {
-  python3 "${REPO_ROOT}/training/settings.py" "$@"
+  python3 -m training.core.settings "$@"
 }
 
 # settings::export_defaults [--quick] NAME...: exports the table's default of each NAME the environment leaves
@@ -100,7 +103,7 @@ settings::trainer_argv() {
   local -n _settings_argv="$1"
   local words
   words="$(mktemp)"
-  settings::py argv --program "$2" --target "$3" --repo-root "${REPO_ROOT}" "${@:4}" >"${words}" ||
+  settings::py argv --program "$2" --target "$3" "${@:4}" >"${words}" ||
     {
       rm -f "${words}"
       exit "${EXIT_BAD_INPUT}"

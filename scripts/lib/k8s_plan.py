@@ -1,6 +1,6 @@
 """Sizes of the kit's Ray pods, what fits on a Minikube cluster, and why a pod stays Pending.
 
-Standard library only, like training/settings.py: the Kubernetes scripts run it with the system python3 before
+Standard library only, like training/core/settings.py: the Kubernetes scripts run it with the system python3 before
 any virtualenv exists.
 
     python3 scripts/lib/k8s_plan.py profile small              # the pod sizes of a profile, as key=value lines

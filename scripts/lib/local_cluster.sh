@@ -14,7 +14,7 @@ LOCAL_RAY_PORT="${LOCAL_RAY_PORT:-6390}"
 LOCAL_RAY_START_TIMEOUT="${LOCAL_RAY_START_TIMEOUT:-90}"
 # 1 (an experiment, off by default): the threads that run TensorFlow's ops in each worker node's Ray workers are
 # held to CPUs of their own (KIT_WORKER_CPUS in the node's environment, which its workers inherit;
-# training/tf_env.py applies it), as a pod is held to its CPU limit. Off because in some 1-worker runs
+# training/core/tf_env.py applies it), as a pod is held to its CPU limit. Off because in some 1-worker runs
 # model.fit's exit then stalled for 17-34 s, and at the benchmark's batch the gain was within the spread.
 LOCAL_RAY_PIN_CPUS="${LOCAL_RAY_PIN_CPUS:-0}"
 

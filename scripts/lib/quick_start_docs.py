@@ -16,9 +16,9 @@ import subprocess
 import sys
 import time
 
+from training.core import atomic_files
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.append(os.path.join(REPO_ROOT, "training"))
-import atomic_files  # noqa: E402  (training/ holds the kit's one atomic writer)
 
 CONSOLE_LIB = os.path.join(REPO_ROOT, "scripts", "lib", "console.sh")
 # (doc, block) pairs: every block each doc holds.

@@ -25,7 +25,7 @@ fi
 
 # From any folder: RESULTS_DIR stays relative to where the user ran the script, as for the other benchmarks.
 sweep::_python() {
-  PYTHONPATH="${REPO_ROOT}${PYTHONPATH:+:${PYTHONPATH}}" "${REPO_ROOT}/.venv/bin/python" -m training.sweep "$@"
+  "${REPO_ROOT}/.venv/bin/python" -m training.sweep "$@"
 }
 
 sweep::status() {

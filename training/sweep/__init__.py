@@ -11,15 +11,9 @@ command of each run), runner.py (one subprocess per run), report.py (the arithme
 status.py (the progress table), __main__.py (the command line).
 """
 
-import sys
 from pathlib import Path
 
-# The training scripts import each other by bare name (`import settings`), as `python training/x.py` puts
-# training/ on the path. The sweep runs as `python -m training.sweep`, so it adds that folder here, once, at
-# the end of the path so it never shadows an installed package.
-TRAINING_DIR = Path(__file__).resolve().parent.parent
-if str(TRAINING_DIR) not in sys.path:
-    sys.path.append(str(TRAINING_DIR))
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2

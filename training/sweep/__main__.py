@@ -15,10 +15,8 @@ input, 130 interrupted.
 import os
 import sys
 
-from training.sweep import EXIT_INTERRUPTED, SweepError  # puts training/ on sys.path first
-
-import settings  # noqa: E402  (needs the path set up by the line above)
-from training.sweep import commands, ledger, runner, scales, status  # noqa: E402
+from training.core import settings
+from training.sweep import EXIT_INTERRUPTED, SweepError, commands, ledger, runner, scales, status
 
 COMMANDS = ("run", "status", "plan", "report")
 
@@ -62,7 +60,7 @@ def load_scales(args):
 def cluster_cpus(args):
     if args.cluster_cpus or args.target != "local":
         return args.cluster_cpus
-    from tf_env import available_cpus
+    from training.core.tf_env import available_cpus
 
     return available_cpus()
 

@@ -11,10 +11,9 @@ The runner takes the builder as a parameter, so tests can swap in a small fake t
 import os
 import sys
 
-import settings
-from training.sweep import TRAINING_DIR
+from training.core import settings
+from training.sweep import REPO_ROOT
 
-REPO_ROOT = TRAINING_DIR.parent
 RESULTS_FILE = "results.json"
 CHECKPOINTS_DIR = "checkpoints"
 POD_KIT_DIR = settings.POD_KIT_DIR
@@ -33,18 +32,18 @@ def training_argv(run, scaling, target, output, storage_path, resume, ray_addres
     values = {"EPOCHS": scale.epochs, "BATCH_SIZE": scale.batch_size, "RUN_ID": run.run_id, "OUTPUT": output}
     if scale.kind == "baseline":
         values["THREADS"] = scale.cpus_per_worker
-        return settings.trainer_argv("baseline", target, values, repo_root=str(REPO_ROOT))
+        return settings.trainer_argv("baseline", target, values)
     # strong: BATCH_SIZE is the global batch the workers split; weak: every worker takes BATCH_SIZE.
     values.update(NUM_WORKERS=scale.workers, CPUS_PER_WORKER=scale.cpus_per_worker,
                   BATCH_SIZE_MODE="global" if scaling == "strong" else "per-worker")
     optional = {"STORAGE_PATH": storage_path, "RAY_ADDRESS": ray_address, "USE_GPU": int(bool(scale.gpus_per_worker)),
                 "RESUME": int(resume)}
     values.update({name: value for name, value in optional.items() if value})
-    return settings.trainer_argv("ray", target, values, repo_root=str(REPO_ROOT))
+    return settings.trainer_argv("ray", target, values)
 
 
 def local_command(run, run_dir, scaling, attempt):
-    """`python training/<script>.py ...` on this machine, writing into the run's own folder. Returns the
+    """`python -m training.<trainer> ...` on this machine, writing into the run's own folder. Returns the
     command and whether it resumes from a checkpoint."""
     resume = run.scale.kind == "ray" and attempt > 1 and has_checkpoint(run_dir)
     argv = training_argv(run, scaling, "local", os.path.join(run_dir, RESULTS_FILE),

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import atomic_files
+from training.core import atomic_files
 from training.sweep import EXIT_FAILED, SweepError
 
 LEDGER_VERSION = 1

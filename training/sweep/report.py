@@ -13,9 +13,9 @@ The ratios themselves are scaling_metrics.py's, the kit's one definition of them
 import os
 import statistics
 
-import atomic_files
-import results as results_schema
-from scaling_metrics import efficiency, overhead, speedup, speedup_range
+from training.core import atomic_files
+from training.core import results as results_schema
+from training.core.scaling_metrics import efficiency, overhead, speedup, speedup_range
 from training.sweep import ledger
 
 REPORT_VERSION = 1

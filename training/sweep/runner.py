@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-import results as results_schema
+from training.core import results as results_schema
 from training.sweep import EXIT_FAILED, EXIT_INTERRUPTED, SweepError, ledger
 from training.sweep.commands import REPO_ROOT, RESULTS_FILE
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-import settings
+from training.core import settings
 from training.sweep import SweepError
 
 SCALINGS = settings.SCALINGS
@@ -77,7 +77,7 @@ class Plan:
 
 
 def default_scale_values(environ):
-    """EPOCHS, BATCH_SIZE, CPUS_PER_WORKER from the environment, with the kit's defaults (training/settings.py)."""
+    """EPOCHS, BATCH_SIZE, CPUS_PER_WORKER from the environment, with the kit's defaults (training/core/settings.py)."""
     values = {}
     for key, name in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE"), ("cpus_per_worker", "CPUS_PER_WORKER")):
         text = environ.get(name) or settings.DEFAULTS[name]

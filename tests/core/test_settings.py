@@ -1,0 +1,176 @@
+"""The settings table is the one owner of every setting: the parsers, the argv builder, the environment check, the
+sweep hash and the docs come from it, and agree with each other."""
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from training.core import settings
+from tests.helpers.common import REPO_ROOT
+
+PARSING_PROGRAMS = ("baseline", "ray", "patterns", "simulate", "compare", "sweep", "benchmark")
+
+
+def test_every_default_is_a_value_its_own_type_accepts():
+    for setting in settings.SETTINGS:
+        layers = [setting.default] + [layer.get(setting.name) for layer in settings.PROGRAM_DEFAULTS.values()]
+        layers.append(settings.QUICK.get(setting.name))
+        for value in (v for v in layers if v is not None):
+            settings.parser_of(setting)(value)  # raises SettingsError, naming the setting, when the table is wrong
+
+
+def test_every_one_of_setting_lists_its_choices_and_every_program_is_known():
+    for setting in settings.SETTINGS:
+        assert set(setting.programs) <= set(settings.PROGRAMS), setting.name
+        assert (setting.kind is settings.one_of) == (setting.name in settings.CHOICES), setting.name
+        assert setting.pod in ("pass", "refuse", "local"), setting.name
+
+
+def _parser_flags(program):
+    parser = settings.parser_for(program, "test")
+    return {action.option_strings[0] for action in parser._actions if action.option_strings} - {"-h"}
+
+
+@pytest.mark.parametrize("program", PARSING_PROGRAMS)
+def test_each_programs_flags_are_exactly_its_settings_in_the_table(program):
+    assert _parser_flags(program) == {s.flag(program) for s in settings.of_program(program)}
+
+
+@pytest.mark.parametrize("program", settings.TRAINERS)
+def test_the_argv_builder_and_the_trainers_parser_agree_on_every_setting(program, tmp_path):
+    """Round trip: a value for each setting, built into argv, parses back to the same value in the trainer."""
+    module = importlib.import_module({"baseline": "training.baseline_training", "ray": "training.ray_training"}[program])
+    values = {}
+    for setting in settings.of_program(program):
+        if setting.name == "DATA_DIR":
+            continue  # needs a real CIFAR-10 folder; tests/core/test_data.py covers it
+        values[setting.name] = _a_value_other_than_the_default(setting, program)
+    values.update(OUTPUT=str(tmp_path / "out.json"), RESULTS_DIR=str(tmp_path))
+    if program == "ray":  # the rules between settings must hold
+        values.update(NUM_WORKERS="2", BATCH_SIZE="64", BATCH_SIZE_MODE="global", TRAIN_SAMPLES="640",
+                      INJECT_FAILURE_EPOCH="1", MAX_FAILURES="2", EPOCHS="3")
+    argv = settings.trainer_argv(program, "local", values, environ={})
+    assert ["python", *argv[:2]] == settings.PROGRAMS[program].split() == ["python", "-m", module.__name__]
+    args = module.parse_args(argv[2:])
+    for name, text in values.items():
+        setting = settings.BY_NAME[name]
+        expected = settings.parser_of(setting)(text)
+        got = getattr(args, setting.flag(program).lstrip("-").replace("-", "_"))
+        assert got == expected or (name == "STORAGE_PATH" and got == os.path.abspath(text)), name
+
+
+def _a_value_other_than_the_default(setting, program):
+    if setting.name in settings.CHOICES:
+        return next(c for c in settings.CHOICES[setting.name] if c != setting.default)
+    if setting.kind is settings.switch:
+        return "1"
+    if setting.kind is settings.checkpoint_policy:
+        return "interval:2"
+    if setting.kind is settings.text:
+        return f"some-{setting.name.lower()}"
+    return {"fraction": "0.25"}.get(setting.kind.__name__, "3")
+
+
+def test_the_environment_rides_along_and_given_values_win():
+    argv = settings.trainer_argv("ray", "local", {"EPOCHS": "4"}, environ={"EPOCHS": "9", "SEED": "7"})
+    assert argv[argv.index("--epochs") + 1] == "4" and argv[argv.index("--seed") + 1] == "7"
+
+
+def test_the_pods_are_never_given_what_they_cannot_take():
+    with pytest.raises(settings.SettingsError, match="DATA_DIR is a folder on this machine"):
+        settings.trainer_argv("baseline", "pod", environ={"DATA_DIR": "/data"})
+    # This machine's paths and Ray address stay here; the pod's own are given explicitly.
+    argv = settings.trainer_argv("ray", "pod", {"RAY_ADDRESS": "auto"},
+                                 environ={"RAY_ADDRESS": "127.0.0.1:6390", "RESULTS_DIR": "/home/me/results"})
+    assert argv[argv.index("--ray-address") + 1] == "auto" and "--results-dir" not in argv
+
+
+def test_the_builder_refuses_a_setting_the_program_does_not_take_and_a_bad_value():
+    with pytest.raises(settings.SettingsError, match="STORAGE_PATH is not a setting of python -m training.baseline"):
+        settings.trainer_argv("baseline", "local", {"STORAGE_PATH": "/x"})
+    with pytest.raises(settings.SettingsError, match="EPOCHS must be a positive integer, got 'ten'"):
+        settings.trainer_argv("baseline", "local", {"EPOCHS": "ten"})
+
+
+def test_the_sweep_hashes_exactly_the_settings_the_table_marks():
+    from training.sweep import scales
+
+    assert scales.HASHED_SETTINGS == tuple(s.name for s in settings.SETTINGS if s.hashed)
+    assert {"ALLREDUCE_DTYPE", "COLLECTIVE", "LEARNING_RATE", "DATASET"} <= set(scales.HASHED_SETTINGS)
+    assert scales.hashed_settings_from({"COLLECTIVE": "RING"}) != scales.hashed_settings_from({})
+
+
+def test_the_docs_table_is_current():
+    text = open(os.path.join(REPO_ROOT, settings.DOCS_FILE), encoding="utf-8").read()
+    assert settings.with_docs_block(text) == text, "run python3 -m training.core.settings docs"
+    for setting in settings.SETTINGS:
+        assert (f"| `{setting.name}` |" in text) == setting.env, setting.name
+
+
+def test_model_hyper_parameters_reach_build_model_by_name():
+    import inspect
+
+    from training.core import model
+
+    accepted = inspect.signature(model.build_model).parameters
+    for name in settings.model_options({s.name.lower(): None for s in settings.SETTINGS}):
+        assert name in accepted, name
+
+
+# --- every entry point refuses every class of mistake, in one line, before any work ------------------------------
+
+MISTAKES = {
+    "wrong type": ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer, got 'ten'"),
+    "out of range": ({"VAL_FRACTION": "1.5"}, "VAL_FRACTION must be a number between 0 and 1 (exclusive)"),
+    "not allowed": ({"DATASET": "imagenet"}, "DATASET must be one of cifar10, synthetic, digits"),
+    "conflict": ({"EPOCHS": "2", "INJECT_FAILURE_EPOCH": "3"}, "INJECT_FAILURE_EPOCH must be at most EPOCHS (2)"),
+}
+BENCHMARK_MISTAKES = {
+    "wrong type": ({"BENCH_EPOCHS": "ten"}, "BENCH_EPOCHS must be a positive integer, got 'ten'"),
+    "out of range": ({"REPEATS": "0"}, "REPEATS must be a positive integer, got '0'"),
+    "not allowed": ({"BENCH_ALLREDUCE_DTYPE": "int8"}, "BENCH_ALLREDUCE_DTYPE must be one of float32"),
+}
+ENTRY_POINTS = {
+    "local": ["scripts/run-benchmark.sh", "--local", "--quick"],
+    "cluster": ["scripts/run-benchmark.sh", "--quick"],
+    "sweep": ["scripts/run-benchmark.sh", "--local", "--sweep", "1,2"],
+    "sweep module": [sys.executable, "-m", "training.sweep", "plan", "--sweep", "1,2"],
+}
+
+
+def _refused_at_once(command, env_settings, expected, tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "RESULTS_DIR": str(tmp_path),
+           "PYTHONPATH": REPO_ROOT, **env_settings}
+    started = time.monotonic()
+    proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    seconds = time.monotonic() - started
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and expected in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    # Nothing ran: no run folder (made before the first training process), no experiment, nothing written.
+    assert os.listdir(tmp_path) == []
+    assert seconds < 10, seconds
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_refuses_every_class_of_mistake_before_any_work(entry, mistake, tmp_path):
+    env_settings, expected = MISTAKES[mistake]
+    _refused_at_once(ENTRY_POINTS[entry], env_settings, expected, tmp_path)
+
+
+@pytest.mark.parametrize("mistake", BENCHMARK_MISTAKES)
+def test_the_kits_benchmark_refuses_every_class_of_mistake_before_any_work(mistake, tmp_path):
+    env_settings, expected = BENCHMARK_MISTAKES[mistake]
+    _refused_at_once(["scripts/benchmark.sh", "--quick"], env_settings, expected, tmp_path)
+
+
+def test_the_cluster_target_refuses_data_dir_and_a_zero_timeout_before_any_kubectl_call(tmp_path):
+    _refused_at_once(ENTRY_POINTS["cluster"], {"DATA_DIR": str(tmp_path)}, "DATA_DIR is a folder on this machine",
+                     tmp_path)
+    _refused_at_once(ENTRY_POINTS["cluster"], {"RUN_TIMEOUT_S": "0"}, "RUN_TIMEOUT_S must be a positive integer "
+                     "on the cluster target", tmp_path)

@@ -1,0 +1,22 @@
+"""A real local Ray cluster for tests, started and stopped with the kit's own scripts/lib/local_cluster.sh."""
+
+import os
+import subprocess
+
+from tests.helpers.common import REPO_ROOT
+
+LIB = f"source {REPO_ROOT}/scripts/lib/common.sh; source {REPO_ROOT}/scripts/lib/local_cluster.sh"
+
+
+def start_cluster(state_dir, workers, cpus, port, pin_cpus=False):
+    script = f"{LIB}; local_cluster::start {workers} {cpus} {state_dir} >&2; env | grep '^RAY_'"
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=240,
+                          env=dict(os.environ, LOCAL_RAY_PORT=str(port), LOCAL_RAY_PIN_CPUS="1" if pin_cpus else "0"))
+    if proc.returncode != 0:
+        stop_cluster(state_dir)
+        raise RuntimeError(f"local cluster did not start: {proc.stderr[-2000:]}")
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+
+def stop_cluster(state_dir):
+    subprocess.run(["bash", "-c", f"{LIB}; local_cluster::stop {state_dir}"], capture_output=True, timeout=120)

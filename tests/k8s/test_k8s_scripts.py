@@ -1,0 +1,802 @@
+"""The Minikube + KubeRay scripts, run against stub kubectl/helm/minikube/docker that record every call.
+
+Each test sets up what the cluster answers (rules), runs one script, and checks the user-visible contract:
+exit code, the one `error:` line, and the calls that matter (pinned chart version, namespaces, context).
+"""
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers.k8s import REPO_ROOT, StubWorld, assert_one_line_error, real_tool_visible
+
+SCRIPTS = ["scripts/setup-minikube.sh", "scripts/install-ray.sh", "scripts/cleanup.sh",
+           "scripts/kill-worker-pod.sh", "docker/build-and-push.sh"]
+LIBS = ["scripts/lib/k8s.sh", "scripts/lib/cluster_benchmark.sh"]
+HEAD = "raybench-head-abcde"
+WORKERS = ["raybench-workers-worker-aaaaa", "raybench-workers-worker-bbbbb"]
+NODES = "raybench\t192.168.49.2\nraybench-m02\t192.168.49.3"
+
+
+@pytest.fixture
+def world(tmp_path):
+    return StubWorld(tmp_path)
+
+
+def reachable(world):
+    return world.on("kubectl", "*get --raw=/readyz*", 0)
+
+
+def image_ref(world, **settings):
+    """The image reference the scripts compute in this world (the content hash of this checkout)."""
+    out = world.run_bash("source scripts/lib/k8s.sh && k8s::image_ref", **settings)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def pods_run(world, image, image_id="", pods=None):
+    """The running Ray pods (head and workers) report running `image` (and `image_id`)."""
+    rows = [f"{pod}\t{image}\t{image_id}" for pod in (pods or [HEAD, *WORKERS])]
+    world.on("kubectl", "*containerStatuses?0?.imageID*", 0, "\n".join(rows))
+    return world
+
+
+def applied_image(world, image, image_id=""):
+    """The RayCluster records `image` as the one install-ray.sh applied."""
+    world.on("kubectl", "*get raycluster raybench*kit/image-id}*", 0, image_id)
+    world.on("kubectl", "*get raycluster raybench*kit/image}*", 0, image)
+    return world
+
+
+def ray_cluster_running(world, worker_cpus="2", versions="2.60.0 2.21.0 2.21.0", image=None):
+    reachable(world)
+    image = image or image_ref(world)
+    applied_image(world, image)
+    pods_run(world, image)
+    world.on("kubectl", "*ray.io/node-type=head*", 0, HEAD)
+    world.on("kubectl", "*ray.io/node-type=worker*", 0, "\n".join(WORKERS))
+    world.on("kubectl", "*resources.limits.cpu*", 0, worker_cpus)
+    world.on("kubectl", "*importlib.metadata*", 0, versions)
+    world.on("kubectl", "*exec * import ray*", 0, "nodes=3 worker_nodes=2 worker_cpus=4")
+    return world
+
+
+# --- shared contract: shellcheck, --help -------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+@pytest.mark.parametrize("path", SCRIPTS + LIBS + ["tests/k8s/stubs/stub-common.sh", "tests/k8s/stubs/kubectl"])
+def test_script_passes_shellcheck(path):
+    result = subprocess.run(["shellcheck", "-x", path], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_prints_usage_and_settings_without_touching_anything(world, script):
+    result = world.run_script(script, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout and "Settings:" in result.stdout
+    assert world.calls() == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_unknown_argument_is_bad_input(world, script):
+    assert_one_line_error(world.run_script(script, "--frobnicate"), 2, "--frobnicate")
+
+
+# --- setup-minikube.sh -------------------------------------------------------------------------------------
+
+def docker_host(world, cpus=8, mem_bytes=32 * 1024**3):
+    world.on("docker", "info --format {{.NCPU}}", 0, str(cpus))
+    world.on("docker", "info --format {{.MemTotal}}", 0, str(mem_bytes))
+    return world
+
+
+def healthy_nodes(world):
+    world.on("kubectl", "*Ready*", 0, "True\nTrue")
+    world.on("kubectl", "*items?0?.metadata.name*", 0, "raybench")
+    world.on("kubectl", "*items?-1:?.metadata.name*", 0, "raybench-m02")
+    world.on("kubectl", "*get pod server -o jsonpath={.status.podIP}", 0, "10.244.0.5")
+    world.on("kubectl", "*get pod client -o jsonpath={.status.phase}", 0, "Succeeded")
+    return world
+
+
+@pytest.mark.skipif(real_tool_visible("docker"), reason="a real docker is on the system PATH")
+def test_setup_without_docker_says_where_to_get_it(tmp_path):
+    world = StubWorld(tmp_path, tools=("minikube", "kubectl"))
+    assert_one_line_error(world.run_script("scripts/setup-minikube.sh"), 3, "docker is not installed",
+                          "https://docs.docker.com/get-docker/")
+
+
+def test_setup_with_stopped_docker_daemon_stops_before_minikube(world):
+    world.on("docker", "info*", 1)
+    assert_one_line_error(world.run_script("scripts/setup-minikube.sh"), 3, "Docker daemon does not answer")
+    assert world.calls("minikube") == []
+
+
+def test_setup_refuses_a_node_larger_than_docker_memory(world):
+    docker_host(world, mem_bytes=6 * 1024**3)
+    assert_one_line_error(world.run_script("scripts/setup-minikube.sh"), 3, "MINIKUBE_MEMORY=8192", "6144 MiB")
+    assert world.calls("minikube") == []
+
+
+@pytest.mark.parametrize("setting,value", [("MINIKUBE_NODES", "two"), ("MINIKUBE_NODES", "1"),
+                                           ("MINIKUBE_CPUS", "0"), ("MINIKUBE_MEMORY", "1024")])
+def test_setup_rejects_bad_settings(world, setting, value):
+    assert_one_line_error(world.run_script("scripts/setup-minikube.sh", **{setting: value}), 2, setting)
+    assert world.calls() == []
+
+
+def test_setup_creates_the_profile_and_checks_pods_reach_across_nodes(world):
+    docker_host(world)
+    world.minikube_profile("missing")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh")
+    assert result.returncode == 0, result.stderr
+    assert "Creating Minikube profile raybench" in result.stdout
+    assert "not found" not in result.stdout + result.stderr  # minikube's message is never read as a state
+    start = world.called_with("minikube", "start")
+    assert len(start) == 1
+    for words in (["--profile", "raybench"], ["--nodes", "2"], ["--cpus", "4"], ["--memory", "8192"]):
+        assert words[1] == start[0][start[0].index(words[0]) + 1]
+    assert "--driver=docker" in start[0]
+    assert world.called_with("minikube", "addons", "enable", "metrics-server")
+    manifests = world.stdin_text()
+    assert "nodeName: raybench\n" in manifests and "nodeName: raybench-m02\n" in manifests
+    assert "http://10.244.0.5:8080/ok" in manifests
+    assert all(c[1:3] == ["--context", "raybench"] for c in world.calls("kubectl"))
+
+
+def test_setup_reuses_a_running_profile(world):
+    docker_host(world)
+    world.minikube_profile("running")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh")
+    assert result.returncode == 0, result.stderr
+    assert "reusing it" in result.stdout
+    assert world.called_with("minikube", "start") == []
+
+
+@pytest.mark.parametrize("state", ["stopped", "apiserver-stopped"])
+def test_setup_starts_an_existing_profile_that_is_not_fully_up(world, state):
+    docker_host(world)
+    world.minikube_profile(state)
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh")
+    assert result.returncode == 0, result.stderr
+    assert "Starting the existing Minikube profile raybench (node hosts: " in result.stdout
+    assert "Profile" not in result.stdout.split("Starting the existing")[1].splitlines()[0]
+    assert len(world.called_with("minikube", "start")) == 1
+
+
+def test_setup_state_comes_from_the_exit_code_and_json_not_the_message(world):
+    """Defect 2: the first run printed 'Starting the existing (* Profile "raybench" not found ...) profile'."""
+    docker_host(world)
+    world.minikube_profile("missing")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh")
+    assert result.returncode == 0, result.stderr
+    assert "Starting the existing" not in result.stdout
+    status = world.called_with("minikube", "status")
+    assert status and all("-o" in c and c[c.index("-o") + 1] == "json" for c in status)
+
+
+def test_setup_fails_clearly_when_pods_cannot_reach_each_other(world):
+    docker_host(world)
+    world.minikube_profile("running")
+    world.on("kubectl", "*get pod client -o jsonpath={.status.phase}", 0, "Failed")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh", NODE_READY_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, "cannot reach a pod on raybench")
+    assert world.called_with("kubectl", "delete", "namespace", "raybench-netcheck")  # the trap cleaned up
+
+
+# --- docker/build-and-push.sh ------------------------------------------------------------------------------
+
+def test_build_builds_loads_and_verifies_each_node_when_a_node_lacks_the_image(world):
+    world.on("minikube", "*node list", 0, NODES)
+    world.on("minikube", "*ssh*crictl*", 1)  # no node has it, before or after the load
+    result = world.run_script("docker/build-and-push.sh")
+    assert_one_line_error(result, 4, "still lacks")
+    build = world.called_with("docker", "build")
+    assert len(build) == 1
+    assert "BASE_IMAGE=rayproject/ray:2.60.0-py311-cpu" in build[0]
+    tag = build[0][build[0].index("--tag") + 1]
+    assert tag.startswith("raybench-kit:ray2.60.0-tf2.21.0-") and not tag.endswith(":latest")
+    assert world.called_with("minikube", "image", "load", tag)
+
+
+def test_build_is_skipped_when_every_node_has_the_image(world):
+    world.on("minikube", "*node list", 0, NODES)
+    result = world.run_script("docker/build-and-push.sh")
+    assert result.returncode == 0, result.stderr
+    assert world.called_with("docker", "build") == []
+    nodes_checked = {c[c.index("-n") + 1] for c in world.called_with("minikube", "ssh")}
+    assert nodes_checked == {"raybench", "raybench-m02"}
+    assert result.stdout.strip().splitlines()[-1].startswith("raybench-kit:ray2.60.0-")
+
+
+def test_build_refuses_latest(world):
+    assert_one_line_error(world.run_script("docker/build-and-push.sh", IMAGE_TAG="latest"), 2, "IMAGE_TAG")
+
+
+# --- install-ray.sh ----------------------------------------------------------------------------------------
+
+def install_world(world, provisioned="True"):
+    ray_cluster_running(world)
+    world.on("minikube", "*node list", 0, NODES)
+    world.on("kubectl", "*get raycluster raybench*", 0, provisioned)
+    return world
+
+
+def test_install_pins_the_operator_chart_and_applies_the_built_image(world):
+    install_world(world)
+    world.on("kubectl", "*get secret checkpoint-store", 1)
+    result = world.run_script("scripts/install-ray.sh")
+    assert result.returncode == 0, result.stderr
+    upgrade = world.called_with("helm", "upgrade", "--install", "kuberay-operator", "kuberay/kuberay-operator")
+    assert len(upgrade) == 1
+    call = upgrade[0]
+    assert call[call.index("--version") + 1] == "1.7.0"
+    assert call[call.index("--namespace") + 1] == "ray-system" and "--create-namespace" in call
+    assert call[1:3] == ["--kube-context", "raybench"]
+    assert world.called_with("helm", "repo", "add", "kuberay", "https://ray-project.github.io/kuberay-helm/")
+    applied = world.stdin_text()
+    assert "image: raybench-kit:ray2.60.0-tf2.21.0-" in applied and "raybench-kit:placeholder" not in applied
+    assert len(world.called_with("kubectl", "create", "secret", "generic", "checkpoint-store")) == 1
+    assert "port-forward --address 127.0.0.1" in result.stdout
+
+
+def test_install_twice_keeps_the_store_credentials(world):
+    install_world(world)  # the Secret exists: `kubectl get secret` answers 0
+    result = world.run_script("scripts/install-ray.sh")
+    assert result.returncode == 0, result.stderr
+    assert world.called_with("kubectl", "create", "secret") == []
+    assert world.called_with("helm", "upgrade", "--install")
+
+
+@pytest.mark.skipif(real_tool_visible("helm"), reason="a real helm is on the system PATH")
+def test_install_without_helm_says_where_to_get_it(tmp_path):
+    world = StubWorld(tmp_path, tools=("kubectl", "minikube", "docker"))
+    assert_one_line_error(world.run_script("scripts/install-ray.sh"), 3, "helm is not installed", "helm.sh")
+
+
+def test_install_against_an_unreachable_cluster_stops_before_helm(world):
+    world.on("kubectl", "*get --raw=/readyz*", 1)
+    assert_one_line_error(world.run_script("scripts/install-ray.sh"), 4, "cannot reach the Kubernetes cluster",
+                          "setup-minikube.sh")
+    assert world.calls("helm") == []
+
+
+def test_install_reports_a_helm_failure(world):
+    reachable(world)
+    world.on("helm", "*upgrade --install*", 1)
+    assert_one_line_error(world.run_script("scripts/install-ray.sh"), 4, "helm could not install")
+
+
+def node_json(name, cpu="4", memory="8010000Ki"):
+    return {"metadata": {"name": name}, "status": {"allocatable": {"cpu": cpu, "memory": memory}}}
+
+
+def pod_json(ns, name, node, cpu, memory, phase="Running"):
+    return {"metadata": {"namespace": ns, "name": name}, "status": {"phase": phase},
+            "spec": {"nodeName": node, "containers": [{"resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}
+
+
+def pending_world(world):
+    install_world(world, provisioned="False")
+    world.on("kubectl", "*get pods -l ray.io/cluster=raybench -o jsonpath=*", 0, WORKERS[0])
+    world.on("kubectl", "*jsonpath={.status.phase}", 0, "Pending")
+    return world
+
+
+def test_install_explains_pods_pending_for_cpu_until_timeout(world):
+    """Defect 3: the diagnosis says what is short on each node, and that MINIKUBE_CPUS cannot add any."""
+    pending_world(world)
+    world.on("kubectl", "*PodScheduled*", 0, "False")
+    world.on("kubectl", "*get events*", 0, "FailedScheduling: 0/2 nodes are available: 2 Insufficient cpu.")
+    nodes = {"items": [node_json("raybench"), node_json("raybench-m02")]}
+    pods = {"items": [pod_json("kube-system", "etcd", "raybench", "3", "1Gi"),
+                      pod_json("ray", "raybench-head-abcde", "raybench-m02", "1", "2Gi"),
+                      pod_json("ray", "raybench-workers-worker-bbbbb", "raybench-m02", "2", "4Gi"),
+                      pod_json("ray", WORKERS[0], "", "2", "4Gi", phase="Pending")]}
+    world.on("kubectl", "*get nodes -o json", 0, json.dumps(nodes))
+    world.on("kubectl", "*get pods --all-namespaces -o json", 0, json.dumps(pods))
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, "timed out", "RayCluster raybench to be provisioned")
+    for shown in ("Insufficient cpu", f"{WORKERS[0]} asks for 2 CPUs and 4.00 GiB",
+                  "node raybench: allocatable 4 CPUs / 7.64 GiB, free 1 CPUs / 6.64 GiB: short of 1 CPUs",
+                  "node raybench-m02: allocatable 4 CPUs / 7.64 GiB, free 1 CPUs / 1.64 GiB: short of 1 CPUs and "
+                  "2.36 GiB", "What is short: cpu and memory", "issue 16635", "CLUSTER_PROFILE=small"):
+        assert shown in result.stderr, shown
+    assert "give Minikube more" not in result.stderr
+
+
+def test_install_names_an_image_pull_error(world):
+    pending_world(world)
+    world.on("kubectl", "*state.waiting.reason*", 0,
+             "ray-worker\tcontainer\tErrImageNeverPull\tContainer image is not present with pull policy of Never")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert result.returncode == 4
+    assert "docker/build-and-push.sh" in result.stderr
+
+
+def test_install_reads_init_container_image_pull_errors(world):
+    """Defect 6: KubeRay's wait-gcs-ready init container fails the pull first; that is not a CPU shortage."""
+    pending_world(world)
+    world.on("kubectl", "*PodScheduled*", 0, "True")
+    world.on("kubectl", "*state.waiting.reason*", 0,
+             "wait-gcs-ready\tinit container\tImagePullBackOff\tBack-off pulling image \"raybench-kit:x\"\n"
+             "ray-worker\tcontainer\tPodInitializing\t")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert result.returncode == 4
+    assert "init container wait-gcs-ready is waiting: ImagePullBackOff" in result.stderr
+    assert "cannot get the image" in result.stderr and "docker/build-and-push.sh" in result.stderr
+    assert "Not scheduled" not in result.stderr and "CLUSTER_PROFILE=small" not in result.stderr
+    jsonpaths = [c for c in world.calls("kubectl") if any("initContainerStatuses" in a for a in c)]
+    assert jsonpaths
+
+
+def test_install_shows_the_log_of_a_crashing_init_container(world):
+    pending_world(world)
+    world.on("kubectl", "*state.waiting.reason*", 0, "wait-gcs-ready\tinit container\tCrashLoopBackOff\tback-off")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert result.returncode == 4
+    assert world.called_with("kubectl", "logs", WORKERS[0], "-c", "wait-gcs-ready", "--previous")
+
+
+def test_install_applies_recreate_and_waits_until_every_pod_runs_the_new_image(world):
+    """Defect 1: a re-install after a change must replace the pods; old pods keep the install waiting."""
+    install_world(world)
+    new = image_ref(world)
+    world.rules = [r for r in world.rules if "imageID" not in r[1]]
+    pods_run(world, "raybench-kit:ray2.60.0-tf2.21.0-0ld0ld0ld0")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, f"every Ray pod to run {new}")
+    applied = world.stdin_text()
+    assert "upgradeStrategy:\n    type: Recreate\n" in applied
+    annotate = world.called_with("kubectl", "annotate", "raycluster", "raybench", "--overwrite")
+    assert annotate and f"raybench.kit/image={new}" in annotate[0]
+
+
+def test_install_records_the_image_and_finishes_once_the_pods_run_it(world):
+    install_world(world)
+    world.on("docker", "image inspect*", 0, "sha256:" + "ab" * 32)
+    world.rules = [r for r in world.rules if "imageID" not in r[1]]
+    pods_run(world, image_ref(world), "docker://sha256:" + "ab" * 32)
+    result = world.run_script("scripts/install-ray.sh")
+    assert result.returncode == 0, result.stderr
+    annotate = world.called_with("kubectl", "annotate", "raycluster", "raybench")
+    assert "raybench.kit/image-id=sha256:" + "ab" * 32 in annotate[0]
+
+
+def test_install_small_profile_applies_smaller_pods_and_expects_their_cpus(world):
+    install_world(world)
+    world.rules = [r for r in world.rules if "import ray" not in r[1]]
+    world.on("kubectl", "*exec * import ray*", 0, "nodes=3 worker_nodes=2 worker_cpus=2")
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_PROFILE="small")
+    assert result.returncode == 0, result.stderr
+    applied = world.stdin_text()
+    assert applied.count('{cpu: "1", memory: 2Gi}') == 2 and '{cpu: "2", memory: 4Gi}' not in applied
+
+
+def test_install_rejects_an_unknown_profile(world):
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_PROFILE="huge")
+    assert_one_line_error(result, 2, "CLUSTER_PROFILE", "allowed: default, small")
+    assert world.calls("helm") == []
+
+
+# --- cleanup.sh --------------------------------------------------------------------------------------------
+
+def test_cleanup_removes_cluster_operator_and_namespaces(world):
+    reachable(world)
+    world.on("helm", "*status kuberay-operator", 0)
+    result = world.run_script("scripts/cleanup.sh")
+    assert result.returncode == 0, result.stderr
+    assert world.called_with("kubectl", "delete", "raycluster", "raybench", "--ignore-not-found")
+    assert world.called_with("helm", "uninstall", "kuberay-operator")
+    for ns in ("ray", "ray-system"):
+        assert world.called_with("kubectl", "delete", "namespace", ns, "--ignore-not-found")
+    assert world.called_with("minikube", "delete") == []
+
+
+def test_cleanup_when_everything_is_already_gone_succeeds(world):
+    reachable(world)
+    world.on("helm", "*status kuberay-operator", 1)
+    world.on("kubectl", "*get crd rayclusters.ray.io", 1)
+    for _ in range(2):
+        result = world.run_script("scripts/cleanup.sh")
+        assert result.returncode == 0, result.stderr
+    assert world.called_with("helm", "uninstall") == []
+
+
+def test_cleanup_of_an_unreachable_cluster_only_warns(world):
+    world.on("kubectl", "*get --raw=/readyz*", 1)
+    result = world.run_script("scripts/cleanup.sh")
+    assert result.returncode == 0
+    assert "not reachable" in result.stderr
+    assert [c for c in world.calls("kubectl") if "delete" in c] == []
+
+
+def test_cleanup_all_deletes_the_profile_and_leaves_results(world):
+    world.on("kubectl", "*get --raw=/readyz*", 1)
+    results = REPO_ROOT / "results"
+    before = sorted(p.name for p in results.iterdir()) if results.exists() else None
+    result = world.run_script("scripts/cleanup.sh", "--all")
+    assert result.returncode == 0, result.stderr
+    assert world.called_with("minikube", "delete", "-p", "raybench")
+    assert (sorted(p.name for p in results.iterdir()) if results.exists() else None) == before
+
+
+# --- kill-worker-pod.sh ------------------------------------------------------------------------------------
+
+def test_kill_worker_deletes_one_worker_at_once(world):
+    ray_cluster_running(world)
+    result = world.run_script("scripts/kill-worker-pod.sh", WAIT_FOR_REPLACEMENT=0)
+    assert result.returncode == 0, result.stderr
+    deleted = world.called_with("kubectl", "delete", "pod")
+    assert len(deleted) == 1
+    assert WORKERS[0] in deleted[0] and "--grace-period=0" in deleted[0]
+    assert HEAD not in deleted[0]
+
+
+def test_kill_worker_rejects_a_pod_that_is_not_a_worker(world):
+    ray_cluster_running(world)
+    result = world.run_script("scripts/kill-worker-pod.sh", WORKER_POD=HEAD)
+    assert_one_line_error(result, 2, "WORKER_POD", "allowed:")
+    assert world.called_with("kubectl", "delete") == []
+
+
+def test_kill_worker_without_workers_is_an_infra_error(world):
+    reachable(world)
+    assert_one_line_error(world.run_script("scripts/kill-worker-pod.sh"), 4, "no running worker pod")
+
+
+# --- cluster_benchmark::run --------------------------------------------------------------------------------
+
+RUN = 'source scripts/lib/cluster_benchmark.sh && cluster_benchmark::run "$1"'
+
+
+def benchmark_world(world):
+    ray_cluster_running(world)
+    world.pod_file("baseline_results.json", '{"training_type": "baseline"}')
+    world.pod_file("ray_results_2workers.json", '{"training_type": "ray_distributed"}')
+    world.on("kubectl", "*training.ray_training*", 0, "[ray 2w] epoch 1/1 done")
+    return world
+
+
+def test_benchmark_runs_baseline_in_a_worker_and_ray_in_the_head_and_copies_both(world, tmp_path):
+    benchmark_world(world)
+    run_dir = tmp_path / "run"
+    result = world.run_bash(RUN, str(run_dir), EPOCHS=3, DATASET="digits")
+    assert result.returncode == 0, result.stderr
+    assert "[ray 2w] epoch 1/1 done" in result.stdout  # progress streams through
+    execs = [c for c in world.calls("kubectl") if "exec" in c and "python" in c and "timeout" in c]
+    baseline, ray_run = execs
+    assert baseline[baseline.index("exec") + 1] == WORKERS[0]
+    assert baseline[baseline.index("--threads") + 1] == "2"  # one worker pod's CPUs
+    assert ray_run[ray_run.index("exec") + 1] == HEAD
+    tail = ray_run[ray_run.index("python"):]
+    assert tail[:3] == ["python", "-m", "training.ray_training"]
+    assert tail[tail.index("--ray-address") + 1] == "auto" and tail[tail.index("--num-workers") + 1] == "2"
+    assert tail[tail.index("--cpus-per-worker") + 1] == "2"
+    assert tail[tail.index("--epochs") + 1] == "3" and tail[tail.index("--dataset") + 1] == "digits"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["baseline_results.json", "ray_results_2workers.json"]
+    assert "Skipping the equal-resources baseline" in result.stdout
+
+
+def test_benchmark_rejects_more_workers_than_the_pods_hold(world, tmp_path):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), NUM_WORKERS=3)
+    assert_one_line_error(result, 2, "NUM_WORKERS=3", "allowed: 1..2")
+    assert [c for c in world.calls("kubectl") if "exec" in c] == []
+
+
+def test_benchmark_stops_on_an_image_with_other_versions(world, tmp_path):
+    ray_cluster_running(world, versions="2.59.0 2.21.0 2.21.0")
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "2.59.0", "docker/build-and-push.sh")
+
+
+def test_benchmark_failed_ray_run_keeps_the_earlier_result(world, tmp_path):
+    benchmark_world(world)
+    world.rules.insert(0, ("kubectl", "*training.ray_training*", "1", "boom"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    earlier = run_dir / "ray_results_2workers.json"
+    earlier.write_text("earlier")
+    result = world.run_bash(RUN, str(run_dir))
+    assert_one_line_error(result, 4, "failed in pod raybench-head-abcde")
+    assert earlier.read_text() == "earlier"
+    assert (run_dir / "baseline_results.json").exists()  # copied right after its own run
+
+
+def test_benchmark_timeout_names_the_setting(world, tmp_path):
+    benchmark_world(world)
+    world.rules.insert(0, ("kubectl", "*training.baseline_training*", "124", ""))
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "RUN_TIMEOUT_S")
+
+
+def test_benchmark_without_head_pod_points_to_install(world, tmp_path):
+    reachable(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "no running head pod", "install-ray.sh")
+
+
+def test_benchmark_rejects_unknown_submit_mode(world, tmp_path):
+    result = world.run_bash(RUN, str(tmp_path / "run"), SUBMIT="ssh")
+    assert_one_line_error(result, 2, "SUBMIT", "exec, jobs")
+
+
+# --- issue 12: the defects a real cluster would hit --------------------------------------------------------
+
+def test_benchmark_refuses_pods_that_run_another_image_than_install_applied(world, tmp_path):
+    """Defect 1: pods left running the old code after a re-install must not be benchmarked."""
+    benchmark_world(world)
+    world.rules = [r for r in world.rules if "imageID" not in r[1]]
+    pods_run(world, "raybench-kit:ray2.60.0-tf2.21.0-0ld0ld0ld0")
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "not every Ray pod runs", "install-ray.sh", HEAD)
+    assert [c for c in world.calls("kubectl") if "training.ray_training" in c] == []
+
+
+def test_benchmark_refuses_pods_whose_image_id_differs(world, tmp_path):
+    benchmark_world(world)
+    image = image_ref(world)
+    world.rules = [r for r in world.rules if "imageID" not in r[1] and "kit/image" not in r[1]]
+    applied_image(world, image, "sha256:" + "ab" * 32)
+    pods_run(world, image, "docker://sha256:" + "cd" * 32)
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "image ID", "cd" * 32)
+
+
+def test_benchmark_refuses_a_cluster_without_the_install_record(world, tmp_path):
+    benchmark_world(world)
+    world.rules = [r for r in world.rules if "kit/image" not in r[1]]
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert_one_line_error(result, 4, "raybench.kit/image", "install-ray.sh")
+
+
+def test_every_training_setting_reaches_the_pods_or_is_handled():
+    """Defect 8: a setting --local honours may not be dropped silently on the cluster path. The pods' argv comes
+    from the settings table's builder: every setting a trainer takes from the environment is passed as a flag,
+    refused, or given by cluster_benchmark.sh itself (kept on this machine)."""
+    from training.core import settings
+
+    for program in settings.TRAINERS:
+        for setting in settings.of_program(program):
+            assert setting.pod in ("pass", "refuse", "local"), setting.name
+            if setting.env and setting.pod == "pass":
+                value = {"DATA_DIR": None}.get(setting.name) or _a_valid_value(setting)
+                argv = settings.trainer_argv(program, "pod", environ={setting.name: value})
+                assert setting.flag(program) in argv, setting.name
+    assert {"USE_GPU", "VAL_FRACTION", "EARLY_STOPPING_PATIENCE"} <= {s.name for s in settings.of_program("ray")}
+
+
+def _a_valid_value(setting):
+    from training.core import settings
+
+    if setting.name in settings.CHOICES:
+        return settings.CHOICES[setting.name][-1]
+    for candidate in ("1", "0.5", "adaptive", "text"):
+        try:
+            settings.parser_of(setting)(candidate)
+            return candidate
+        except settings.SettingsError:
+            continue
+    raise AssertionError(f"no valid value for {setting.name}")
+
+
+def test_benchmark_passes_val_fraction_patience_and_run_id_to_both_runs(world, tmp_path):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), VAL_FRACTION="0.2", EARLY_STOPPING_PATIENCE="3",
+                            MAX_FAILURES="2", RUN_ID="r1")
+    assert result.returncode == 0, result.stderr
+    baseline, ray_run = [c for c in world.calls("kubectl") if "exec" in c and "python" in c and "timeout" in c]
+    for run in (baseline, ray_run):
+        assert run[run.index("--val-fraction") + 1] == "0.2"
+        assert run[run.index("--early-stopping-patience") + 1] == "3"
+    assert ray_run[ray_run.index("--max-failures") + 1] == "2" and "--max-failures" not in baseline
+    assert ray_run[ray_run.index("--run-id") + 1] == "r1-ray"
+    assert baseline[baseline.index("--run-id") + 1] == "r1-baseline"
+
+
+def test_benchmark_refuses_use_gpu_without_gpu_pods(world, tmp_path):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), USE_GPU="1")
+    assert_one_line_error(result, 2, "USE_GPU=1", "nvidia.com/gpu", "allowed: 0")
+    assert [c for c in world.calls("kubectl") if "timeout" in c] == []
+
+
+def test_benchmark_passes_use_gpu_to_gpu_pods_and_reads_gpu_tensorflow(world, tmp_path):
+    benchmark_world(world)
+    world.rules.insert(0, ("kubectl", "*nvidia?.com/gpu*", "0", "1"))
+    result = world.run_bash(RUN, str(tmp_path / "run"), USE_GPU="1")
+    assert result.returncode == 0, result.stderr
+    ray_run = [c for c in world.calls("kubectl") if "training.ray_training" in c][-1]
+    assert "--use-gpu" in ray_run
+    probe = [c for c in world.calls("kubectl") if any("importlib.metadata" in a for a in c)][0]
+    assert '"tensorflow-cpu", "tensorflow"' in probe[-1]
+
+
+@pytest.mark.parametrize("setting,value", [("USE_GPU", "maybe"), ("DATA_DIR", "/data/cifar")])
+def test_benchmark_refuses_settings_the_pods_cannot_take(world, tmp_path, setting, value):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), **{setting: value})
+    assert_one_line_error(result, 2, setting, "allowed:")
+
+
+def _blocking_kubectl(world, marker):
+    """Replaces the stub kubectl by one that, for a call with `marker`, records it and then blocks (like a
+    training run in a pod); every other call goes to the stub."""
+    stub = world.bin / "kubectl"
+    stub.unlink()
+    stub.write_text("#!/usr/bin/env bash\n"
+                    f'if [[ " $* " == *" {marker} "* ]]; then echo started >>"$STUB_LOG.blocked"; sleep 60; exit 0; fi\n'
+                    f'exec "{REPO_ROOT}/tests/k8s/stubs/kubectl" "$@"\n')
+    stub.chmod(0o755)
+
+
+def test_benchmark_interrupt_stops_the_run_in_the_pod(world, tmp_path):
+    """Defect 7: Ctrl-C must stop the training in the pod, not only the local kubectl."""
+    benchmark_world(world)
+    _blocking_kubectl(world, "training.baseline_training")
+    world.rules_file.write_text("")
+    world.run_bash("true")  # writes the rules file
+    proc = subprocess.Popen(["bash", "-c", RUN, "bash", str(tmp_path / "run")], cwd=REPO_ROOT, env=world.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    blocked = world.log.parent / "calls.log.blocked"
+    deadline = time.monotonic() + 60
+    while not blocked.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert blocked.exists(), "the baseline never started"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 20  # not after the 60 s "run"
+    assert proc.returncode == 130, err
+    assert "Interrupted: stopped baseline" in err and WORKERS[0] in err
+    stops = [c for c in world.calls("kubectl") if "exec" in c and any("kill -TERM" in a for a in c)]
+    assert stops and stops[-1][stops[-1].index("exec") + 1] == WORKERS[0]
+    assert "/tmp/kit/run.pid" in stops[-1]
+    assert [c for c in world.calls("kubectl") if "training.ray_training" in c] == []
+
+
+def test_benchmark_stops_a_stale_run_before_starting(world, tmp_path):
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert "Stopped a run left in pod" in result.stderr  # the stub's exec answers 0: a run was found
+    calls = world.calls("kubectl")
+    first_stop = next(i for i, c in enumerate(calls) if any("kill -TERM" in a for a in c))
+    first_run = next(i for i, c in enumerate(calls) if "training.baseline_training" in c)
+    assert first_stop < first_run
+    run = calls[first_run]
+    assert run[run.index("sh"):run.index("sh") + 4] == ["sh", "-c", 'echo "$$" >"$0" && exec "$@"', "/tmp/kit/run.pid"]
+
+
+def test_benchmark_warns_when_every_worker_pod_is_on_one_node(world, tmp_path):
+    """Defect 4: say so when the spread could not happen."""
+    benchmark_world(world)
+    world.rules.insert(0, ("kubectl", "*node-type=worker*spec.nodeName*", "0", "raybench-m02\nraybench-m02"))
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert "every worker pod runs on node raybench-m02" in result.stderr
+
+
+def test_benchmark_reports_the_kubernetes_node_of_each_ray_worker(world, tmp_path):
+    benchmark_world(world)
+    world.pod_file("ray_results_2workers.json", json.dumps(
+        {"workers": [{"rank": 0, "kubernetes_node": "raybench"}, {"rank": 1, "kubernetes_node": "raybench"}]}))
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert "Ray workers ran on Kubernetes nodes: raybench raybench" in result.stdout
+    assert "all 2 Ray workers ran on one Kubernetes node" in result.stderr
+
+
+def test_kill_worker_force_deletes_at_once_and_says_so(world):
+    """Defect 5: --grace-period=0 without --force is a 1 s grace period in kubectl."""
+    ray_cluster_running(world)
+    result = world.run_script("scripts/kill-worker-pod.sh", WAIT_FOR_REPLACEMENT=0)
+    assert result.returncode == 0, result.stderr
+    deleted = world.called_with("kubectl", "delete", "pod", WORKERS[0])
+    assert "--grace-period=0" in deleted[0] and "--force" in deleted[0]
+    assert "Force-deleted worker pod" in result.stdout and "no SIGTERM" in result.stdout
+
+
+def test_kill_worker_with_a_grace_period_does_not_force(world):
+    ray_cluster_running(world)
+    result = world.run_script("scripts/kill-worker-pod.sh", WAIT_FOR_REPLACEMENT=0, GRACE_PERIOD_S=5)
+    assert result.returncode == 0, result.stderr
+    deleted = world.called_with("kubectl", "delete", "pod", WORKERS[0])
+    assert "--grace-period=5" in deleted[0] and "--force" not in deleted[0]
+    assert "SIGKILL after 5s" in result.stdout
+
+
+@pytest.mark.parametrize("setting,value", [("BASE_IMAGE", "rayproject/ray:2.60.0-py311-cpu-aarch64"),
+                                           ("PREFETCH_CIFAR10", "0")])
+def test_image_tag_changes_with_base_image_and_prefetch(world, setting, value):
+    """Defect 9: either setting changes the image, so it must change the tag."""
+    assert image_ref(world) != image_ref(world, **{setting: value})
+
+
+def test_build_picks_the_aarch64_base_on_an_arm64_docker(world):
+    """Defect 10: untagged-architecture rayproject/ray images are amd64."""
+    world.on("docker", "info --format {{.Architecture}}", 0, "aarch64")
+    world.on("minikube", "*node list", 0, NODES)
+    world.on("minikube", "*ssh*crictl*", 1)
+    world.run_script("docker/build-and-push.sh")
+    build = world.called_with("docker", "build")
+    assert "BASE_IMAGE=rayproject/ray:2.60.0-py311-cpu-aarch64" in build[0]
+
+
+def test_build_context_holds_only_what_the_image_needs(world):
+    """Defect 10: without BuildKit Dockerfile.dockerignore is ignored; the context must be small anyway."""
+    stub = world.bin / "docker"
+    stub.unlink()
+    listing = world.root / "context.txt"
+    stub.write_text("#!/usr/bin/env bash\n"
+                    f'if [[ "$1" == build ]]; then (cd "${{@: -1}}" && find . -type f | sort) >"{listing}"; fi\n'
+                    f'exec "{REPO_ROOT}/tests/k8s/stubs/docker" "$@"\n')
+    stub.chmod(0o755)
+    world.on("minikube", "*node list", 0, NODES)
+    world.on("minikube", "*ssh*crictl*", 1)
+    world.run_script("docker/build-and-push.sh")
+    files = listing.read_text().split()
+    assert "./docker/Dockerfile" in files and "./docker/requirements.txt" in files and "./.dockerignore" in files
+    assert all(f.startswith(("./training/", "./docker/", "./.dockerignore")) for f in files), files
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or ".venv" in f]
+    build = world.called_with("docker", "build")[0]
+    assert build[-1] != str(REPO_ROOT)
+
+
+def test_cleanup_images_removes_kit_images_from_nodes_and_cache(world):
+    """Defect 10: `minikube image load` leaves a multi-GB tarball per tag in Minikube's cache."""
+    reachable(world)
+    world.helm_release_missing()
+    world.on("minikube", "*image ls --format short", 0,
+             "registry.k8s.io/pause:3.10\ndocker.io/library/raybench-kit:ray2.60.0-tf2.21.0-0ld0ld0ld0")
+    result = world.run_script("scripts/cleanup.sh", "--images")
+    assert result.returncode == 0, result.stderr
+    removed = [c[-1] for c in world.called_with("minikube", "image", "rm")]
+    assert "raybench-kit:ray2.60.0-tf2.21.0-0ld0ld0ld0" in removed and image_ref(world) in removed
+    assert not [r for r in removed if "pause" in r]
+    assert {c[-1] for c in world.called_with("minikube", "cache", "delete")} == set(removed)
+
+
+def test_cleanup_without_images_says_how_to_remove_them(world):
+    reachable(world)
+    world.helm_release_missing()
+    result = world.run_script("scripts/cleanup.sh")
+    assert result.returncode == 0, result.stderr
+    assert "scripts/cleanup.sh --images" in result.stdout
+    assert world.called_with("minikube", "image") == []
+
+
+# --- scripts/run-benchmark.sh on the cluster target, end to end against the stubs ----------------------------
+
+def test_quick_cluster_run_reads_the_pods_cpus_and_carries_the_quick_recipe(world, tmp_path):
+    """The README's Kubernetes command with CPUS_PER_WORKER unset (its documented default: a worker pod's CPUs):
+    the quick recipe reaches both pod command lines, the pods' results are compared, results/ gets them."""
+    from tests.helpers.results_factory import fake_result
+
+    ray_cluster_running(world)
+    world.pod_file("baseline_results.json", json.dumps(fake_result(seconds=40.0, cpus=2)))
+    world.pod_file("ray_results_2workers.json", json.dumps(
+        fake_result("ray_distributed", seconds=30.0, cpus=4, workers=2, per_worker_batch=32)))
+    results = tmp_path / "results"
+    result = world.run_script("scripts/run-benchmark.sh", "--quick", RESULTS_DIR=str(results))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "CPUS_PER_WORKER=(the CPUs of a worker pod)" in result.stdout
+    execs = [c for c in world.calls("kubectl") if "exec" in c and "python" in c and "timeout" in c]
+    baseline, ray_run = (c[c.index("python"):] for c in execs)
+    for argv in (baseline, ray_run):
+        assert argv[argv.index("--learning-rate") + 1] == "0.002" and argv[argv.index("--batch-size") + 1] == "64"
+        assert argv[argv.index("--dataset") + 1] == "digits" and argv[argv.index("--epochs") + 1] == "2"
+    assert ray_run[ray_run.index("--batch-size-mode") + 1] == "global"
+    assert ray_run[ray_run.index("--cpus-per-worker") + 1] == "2", "one worker pod's CPUs, read from the pod"
+    assert json.loads((results / "comparison.json").read_text())["comparison"]["num_workers"] == 2
