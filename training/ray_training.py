@@ -15,8 +15,8 @@ import threading
 import time
 
 from training.core import settings
-from training.distributed import storage
 from training.core.settings import fail
+from training.distributed import storage
 
 TRAINING_TYPE = "ray_distributed"
 EXIT_INFRA = 4

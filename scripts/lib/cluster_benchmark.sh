@@ -26,11 +26,6 @@
 source "$(dirname "${BASH_SOURCE[0]}")/k8s.sh"
 
 readonly CLUSTER_KIT_DIR="/tmp/kit"
-# The MinIO Service of k8s/checkpoint-store.yaml; Ray Train's storage_path goes through pyarrow, which reads the
-# endpoint from the URI. Credentials come from AWS_* variables the RayCluster sets from a Secret.
-DEFAULT_CHECKPOINT_STORAGE_URI="$(CHECKPOINT_STORAGE_URI='' settings::py defaults --programs cluster CHECKPOINT_STORAGE_URI |
-  sed 's/^[A-Z_]*=//')"
-readonly DEFAULT_CHECKPOINT_STORAGE_URI
 
 # The pid of the run's `timeout` in a pod (a process-group leader), so an interrupt can stop the whole run there.
 readonly CLUSTER_RUN_PIDFILE="${CLUSTER_KIT_DIR}/run.pid"
@@ -43,13 +38,12 @@ cluster_benchmark::_use_gpu() {
 # cluster_benchmark::ray_training_argv: the exact command the head pod runs, NUL-separated (also used by
 # tests/distributed/test_netns_cluster.py, which runs it on a real multi-node cluster). The settings table builds it: every
 # training setting of the environment becomes a flag (the pods see no environment of this machine), and one
-# the pods cannot take (DATA_DIR) is refused.
+# the pods cannot take (DATA_DIR) is refused. The head run's own values (the cluster's address, the workers, a
+# worker pod's CPUs, the checkpoint store, the output file) are the pods' defaults of the table (--head-run), the
+# same that k8s/ray-job.yaml is generated from.
 cluster_benchmark::ray_training_argv() {
   local -a argv
-  local workers="${NUM_WORKERS:-2}"
-  settings::trainer_argv argv ray pod RAY_ADDRESS=auto NUM_WORKERS="${workers}" CPUS_PER_WORKER="${CPUS_PER_WORKER:-1}" \
-    STORAGE_PATH="${CHECKPOINT_STORAGE_URI:-${DEFAULT_CHECKPOINT_STORAGE_URI}}" \
-    OUTPUT="${CLUSTER_KIT_DIR}/ray_results_${workers}workers.json" ${RUN_ID:+RUN_ID="${RUN_ID}-ray"}
+  settings::trainer_argv argv ray pod --head-run ${RUN_ID:+RUN_ID="${RUN_ID}-ray"}
   printf '%s\0' python "${argv[@]}"
 }
 

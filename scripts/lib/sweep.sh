@@ -70,7 +70,7 @@ sweep::_run_cluster() {
   done <<<"${pods}"
   cluster_benchmark::_check_image_versions "${head}"
   # The runs' checkpoints go to the store every pod reaches, under each run's id (see commands.py).
-  export CHECKPOINT_STORAGE_URI="${CHECKPOINT_STORAGE_URI:-${DEFAULT_CHECKPOINT_STORAGE_URI}}"
+  settings::export_defaults --programs cluster CHECKPOINT_STORAGE_URI
   sweep::_python run --target k8s --cluster-cpus "${total}" "$@"
 }
 

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from training.checkpointing import checkpoints
 from tests.helpers.common import configured_tf
+from training.checkpointing import checkpoints
 
 tf = configured_tf()
 

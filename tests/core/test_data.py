@@ -5,8 +5,8 @@ import pickle
 import numpy as np
 import pytest
 
-from training.core import data
 from tests.helpers.common import configured_tf, write_cifar_batch
+from training.core import data
 
 
 def test_cifar_dir_is_read_in_the_real_layout(tiny_cifar_dir):

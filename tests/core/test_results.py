@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from training.core.results import SCHEMA_VERSION, ResultsError, load_results, write_results
 from tests.helpers.results_factory import fake_result
+from training.core.results import SCHEMA_VERSION, ResultsError, load_results, write_results
 
 
 def test_round_trip_keeps_every_field(tmp_path):

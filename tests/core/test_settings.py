@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from training.core import settings
 from tests.helpers.common import REPO_ROOT
+from training.core import settings
 
 PARSING_PROGRAMS = ("baseline", "ray", "patterns", "simulate", "compare", "sweep", "benchmark")
 

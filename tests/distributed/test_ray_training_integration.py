@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from training.core import settings
 from tests.helpers.cluster import start_cluster, stop_cluster
 from tests.helpers.common import kit_env, program
+from training.core import settings
 from training.core.tf_env import WORKER_ENV
 
 pytestmark = pytest.mark.slow

@@ -577,6 +577,20 @@ def test_every_training_setting_reaches_the_pods_or_is_handled():
     assert {"USE_GPU", "VAL_FRACTION", "EARLY_STOPPING_PATIENCE"} <= {s.name for s in settings.of_program("ray")}
 
 
+@pytest.mark.parametrize("environ", [{}, {"NUM_WORKERS": "3", "CPUS_PER_WORKER": "1", "RUN_ID": "r7",
+                                      "CHECKPOINT_STORAGE_URI": "s3://elsewhere/runs"}])
+def test_the_head_pods_ray_run_is_the_one_the_rayjob_is_generated_from(world, environ):
+    """One owner for the head run's values: the benchmark's command and k8s/ray-job.yaml's both come from
+    settings.pod_ray_values, with what the environment sets."""
+    from training.core import settings
+
+    result = world.run_bash("source scripts/lib/cluster_benchmark.sh && cluster_benchmark::ray_training_argv",
+                            **environ)
+    assert result.returncode == 0, result.stderr
+    values = dict(settings.pod_ray_values(environ), **({"RUN_ID": "r7-ray"} if "RUN_ID" in environ else {}))
+    assert result.stdout.split("\0")[:-1] == ["python"] + settings.trainer_argv("ray", "pod", values, environ=environ)
+
+
 def _a_valid_value(setting):
     from training.core import settings
 

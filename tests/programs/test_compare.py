@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from training import compare
 from tests.helpers.common import program
-from training.core.results import write_results
 from tests.helpers.results_factory import fake_result
+from training import compare
+from training.core.results import write_results
 
 
 def test_speedups_and_efficiency_on_known_times():

@@ -5,8 +5,8 @@ import json
 import subprocess
 
 from tests.helpers.common import REPO_ROOT, program
-from training.core.results import write_results
 from tests.helpers.results_factory import fake_result
+from training.core.results import write_results
 
 
 def publish(run_dir, results_dir):

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from tests.helpers.common import REPO_ROOT, program
-from training.core.results import write_results
 from tests.helpers.results_factory import fake_result
+from training.core.results import write_results
 
 from scripts.lib import quick_start_docs
 

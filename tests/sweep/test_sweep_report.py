@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from training.core.results import write_results
 from tests.helpers.results_factory import fake_result
+from training.core.results import write_results
 from training.sweep import ledger, report, scales
 from training.sweep.scales import Scale
 

@@ -28,8 +28,8 @@ import os
 import random
 import statistics
 
-from training.core import settings
 from training.checkpointing.checkpoint_loop import CheckpointLoop
+from training.core import settings
 from training.core.settings import fail
 
 OUTPUT_JSON = "checkpoint_simulation.json"

@@ -829,6 +829,8 @@ def main(argv):
     parser.add_argument("--program", default="ray")
     parser.add_argument("--target", default="local")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--head-run", action="store_true",
+                        help="argv: the head pod's Ray run, with the pods' defaults (pod_ray_values) under VALUES")
     parser.add_argument("values", nargs="*", help="argv: NAME=VALUE settings; defaults: NAME of settings")
     args = parser.parse_intermixed_args(argv[1:])
     if args.command == "check":
@@ -843,6 +845,8 @@ def main(argv):
         print("\n".join(lines))
     elif args.command == "argv":
         values = dict(value.split("=", 1) for value in args.values if "=" in value)
+        if args.head_run:
+            values = {**pod_ray_values(), **values}
         try:
             words = trainer_argv(args.program, args.target, values)
         except SettingsError as err:

@@ -18,14 +18,14 @@ import time
 from dataclasses import dataclass
 
 from training.checkpointing import checkpoints
-from training.core import data
-from training.distributed import storage
 from training.checkpointing.checkpoint_loop import CheckpointLoop
+from training.core import data
 from training.core.evaluation import evaluate_counts
 from training.core.fitting import epoch_recorder, run_fit, standard_callbacks
 from training.core.model import build_model
-from training.distributed.ray_run_config import RayRunConfig
 from training.core.tf_env import WORKER_ENV, configure_tensorflow, pin_compute_threads, worker_cpus
+from training.distributed import storage
+from training.distributed.ray_run_config import RayRunConfig
 
 # The worker that the --inject-failure-epoch demo kills: the last rank, so rank 0 (which reports and saves)
 # survives and the recovery is Ray's, not ours.

@@ -1,0 +1,1 @@
+"""The workshop's tour of Ray tasks and actors (python -m training.walkthrough.ray_patterns)."""

@@ -26,9 +26,9 @@ Settings share their names with the training scripts, with defaults sized for a 
 import os
 import time
 
-from training.core import settings
 from training.checkpointing.checkpoint_loop import CheckpointLoop
 from training.checkpointing.checkpoint_policy import parse_policy
+from training.core import settings
 from training.core.settings import fail
 
 EXIT_INFRA = 4
