@@ -15,8 +15,6 @@ CONSOLE_NOISE_PATTERNS=(
   '^[IW][0-9]{4} [0-9:.]+ +[0-9]+ [A-Za-z0-9_.]+\.(cc|h):[0-9]+\] '
   # The CUDA probe that every TensorFlow build runs at import, ERROR-level on machines without a GPU
   '^E[0-9]{4} [0-9:.]+ +[0-9]+ cuda_(platform|executor|diagnostics)\.cc:[0-9]+\] '
-  # Ray 2.60's one-time notice, whenever training/ holds a __pycache__, that it no longer uploads such folders
-  "^[0-9-]+ [0-9:,]+[[:space:]]+WARNING working_dir\.py:[0-9]+ -- Directory '[^']+' is now ignored by default when packaging the working directory"
 )
 
 console::noise_filter() {

@@ -180,3 +180,14 @@ def test_rules_inserted_as_plain_tuples_still_work(world):
 def test_call_log_keeps_newlines_tabs_and_backslashes_inside_arguments(world):
     world.run_bash('docker run "$1" plain', 'line one\nline\ttwo \\n')
     assert world.calls("docker") == [["docker", "run", "line one\nline\ttwo \\n", "plain"]]
+
+
+def test_calls_made_at_once_each_keep_their_own_line(world):
+    """The two stubs of a pipeline run at the same time; their log lines must not interleave (they did when a
+    line was written piece by piece, and a test of setup-minikube.sh then read a call without --context)."""
+    args = [f"arg{i}" for i in range(60)]
+    world.run_bash('for n in $(seq 24); do docker --context "c$n" "$@" & done; wait', *args)
+    calls = world.calls("docker")
+    assert len(calls) == 24
+    assert sorted(c[2] for c in calls) == sorted(f"c{n}" for n in range(1, 25))
+    assert all(c[1] == "--context" and c[3:] == args for c in calls)

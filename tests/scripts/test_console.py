@@ -16,10 +16,6 @@ CHATTER = [
     "will not be used.",
     "E0000 00:00:1796222545.234369    5105 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
     "Failed call to cuInit: UNKNOWN ERROR (303)",
-    # Ray 2.60's driver, once, when training/ has a __pycache__ (ray/_private/runtime_env/working_dir.py)
-    "2026-12-02 16:12:15,450\tWARNING working_dir.py:101 -- Directory '__pycache__' is now ignored by default "
-    "when packaging the working directory. To disable this behavior, set the "
-    "`RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES=''` environment variable.",
 ]
 KEPT = [
     "error: EPOCHS must be a positive integer, got 'x'",

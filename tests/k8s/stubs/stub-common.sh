@@ -20,15 +20,15 @@
 
 stub_tool="$1"
 shift
-{
-  printf '%s' "${stub_tool}"
-  for stub_arg in "$@"; do
-    stub_arg="${stub_arg//\\/\\\\}"
-    stub_arg="${stub_arg//$'\t'/\\t}"
-    printf '\t%s' "${stub_arg//$'\n'/\\n}"
-  done
-  printf '\n'
-} >>"${STUB_LOG:?STUB_LOG must be set}"
+# The line is written with one printf, so one write(2): the two stubs of a pipeline (`kubectl create ... |
+# kubectl apply -f -`) run at once, and line pieces written separately interleaved in the log.
+stub_line="${stub_tool}"
+for stub_arg in "$@"; do
+  stub_arg="${stub_arg//\\/\\\\}"
+  stub_arg="${stub_arg//$'\t'/\\t}"
+  stub_line+=$'\t'"${stub_arg//$'\n'/\\n}"
+done
+printf '%s\n' "${stub_line}" >>"${STUB_LOG:?STUB_LOG must be set}"
 
 stub_args="$*"
 stub_stdin=/dev/null
