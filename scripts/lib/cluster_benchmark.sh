@@ -40,7 +40,8 @@ cluster_benchmark::_use_gpu() {
 # training setting of the environment becomes a flag (the pods see no environment of this machine), and one
 # the pods cannot take (DATA_DIR) is refused. The head run's own values (the cluster's address, the workers, a
 # worker pod's CPUs, the checkpoint store, the output file) are the pods' defaults of the table (--head-run), the
-# same that k8s/ray-job.yaml is generated from.
+# same that k8s/ray-job.yaml is generated from. The store's credentials are not in its URI: the RayCluster sets
+# AWS_* variables in every pod from a Secret, and pyarrow reads them there.
 cluster_benchmark::ray_training_argv() {
   local -a argv
   settings::trainer_argv argv ray pod --head-run ${RUN_ID:+RUN_ID="${RUN_ID}-ray"}

@@ -9,9 +9,8 @@ import subprocess
 import sys
 from functools import lru_cache
 
-from tests.helpers.common import kit_env
+from tests.helpers.common import REPO_ROOT, kit_env
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # The documents a newcomer reads, in the order they read them.
 DOC_FILES = ["README.md", "GETTING_STARTED.md", "AGENTS.md"] + sorted(

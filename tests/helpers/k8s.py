@@ -24,7 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import common
+
+REPO_ROOT = Path(common.REPO_ROOT)
 STUB_DIR = REPO_ROOT / "tests" / "k8s" / "stubs"
 TOOLS = ("kubectl", "helm", "minikube", "docker")
 SYSTEM_PATH = "/usr/bin:/bin"

@@ -25,7 +25,9 @@ import time
 import uuid
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import common
+
+REPO_ROOT = Path(common.REPO_ROOT)
 # The kit's virtualenv; KIT_VENV_BIN points elsewhere (a clone tested with another checkout's venv).
 VENV_BIN = Path(os.environ.get("KIT_VENV_BIN") or REPO_ROOT / ".venv" / "bin")
 POD_KIT_DIR = Path("/tmp/kit")  # the head pod's results folder, private to each node

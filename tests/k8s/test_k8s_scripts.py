@@ -104,6 +104,16 @@ def healthy_nodes(world):
     return world
 
 
+def setup_succeeds(world, profile):
+    """setup-minikube.sh on a roomy Docker host whose nodes come up healthy, the profile in state `profile`."""
+    docker_host(world)
+    world.minikube_profile(profile)
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh")
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 @pytest.mark.skipif(real_tool_visible("docker"), reason="a real docker is on the system PATH")
 def test_setup_without_docker_says_where_to_get_it(tmp_path):
     world = StubWorld(tmp_path, tools=("minikube", "kubectl"))
@@ -131,11 +141,7 @@ def test_setup_rejects_bad_settings(world, setting, value):
 
 
 def test_setup_creates_the_profile_and_checks_pods_reach_across_nodes(world):
-    docker_host(world)
-    world.minikube_profile("missing")
-    healthy_nodes(world)
-    result = world.run_script("scripts/setup-minikube.sh")
-    assert result.returncode == 0, result.stderr
+    result = setup_succeeds(world, "missing")
     assert "Creating Minikube profile raybench" in result.stdout
     assert "not found" not in result.stdout + result.stderr  # minikube's message is never read as a state
     start = world.called_with("minikube", "start")
@@ -151,22 +157,14 @@ def test_setup_creates_the_profile_and_checks_pods_reach_across_nodes(world):
 
 
 def test_setup_reuses_a_running_profile(world):
-    docker_host(world)
-    world.minikube_profile("running")
-    healthy_nodes(world)
-    result = world.run_script("scripts/setup-minikube.sh")
-    assert result.returncode == 0, result.stderr
+    result = setup_succeeds(world, "running")
     assert "reusing it" in result.stdout
     assert world.called_with("minikube", "start") == []
 
 
 @pytest.mark.parametrize("state", ["stopped", "apiserver-stopped"])
 def test_setup_starts_an_existing_profile_that_is_not_fully_up(world, state):
-    docker_host(world)
-    world.minikube_profile(state)
-    healthy_nodes(world)
-    result = world.run_script("scripts/setup-minikube.sh")
-    assert result.returncode == 0, result.stderr
+    result = setup_succeeds(world, state)
     assert "Starting the existing Minikube profile raybench (node hosts: " in result.stdout
     assert "Profile" not in result.stdout.split("Starting the existing")[1].splitlines()[0]
     assert len(world.called_with("minikube", "start")) == 1
@@ -174,11 +172,7 @@ def test_setup_starts_an_existing_profile_that_is_not_fully_up(world, state):
 
 def test_setup_state_comes_from_the_exit_code_and_json_not_the_message(world):
     """Defect 2: the first run printed 'Starting the existing (* Profile "raybench" not found ...) profile'."""
-    docker_host(world)
-    world.minikube_profile("missing")
-    healthy_nodes(world)
-    result = world.run_script("scripts/setup-minikube.sh")
-    assert result.returncode == 0, result.stderr
+    result = setup_succeeds(world, "missing")
     assert "Starting the existing" not in result.stdout
     status = world.called_with("minikube", "status")
     assert status and all("-o" in c and c[c.index("-o") + 1] == "json" for c in status)

@@ -23,9 +23,10 @@ import shlex
 import pytest
 import yaml
 
+from tests.helpers import common
 from tests.helpers.k8s import REAL_KUBECTL, classify_real_kubectl, run_real_kubectl
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(common.REPO_ROOT)
 K8S = REPO_ROOT / "k8s"
 KUBERAY_REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "kuberay"
 KUBERNETES_VERSION = "1.33.0"  # minikube's default Kubernetes at the time of KubeRay 1.7.0

@@ -853,7 +853,8 @@ def main(argv):
             fail(str(err))
         sys.stdout.write("".join(f"{word}\0" for word in words))
     elif args.command == "docs":
-        print(f"Wrote the settings table into {write_docs(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))}")
+        repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        print(f"Wrote the settings table into {write_docs(repo_root)}")
     elif args.command == "list":
         sys.stdout.write(listing(_programs(args.programs)))
     elif args.command == "rayjob":
