@@ -59,12 +59,17 @@ def check_data(config):
 
 
 def start_ray(config):
-    """Joins the given cluster, or starts a private one with token auth, carrying tf-keras to every worker."""
+    """Joins the given cluster, or starts a private one with token auth, carrying tf-keras to every worker.
+    A cluster on this machine (a private one, or the kit's local one at 127.0.0.1) stays on loopback."""
+    from training.distributed import loopback
+
     if not config.ray_address:
         from training.distributed import local_ray_auth
 
         # Before Ray is imported: it reads its auth mode once, at import.
         local_ray_auth.enable_token_auth()
+    if loopback.is_local_address(config.ray_address):
+        loopback.hold_to_loopback()
     import ray
 
     from training.distributed.runtime_env import kit_runtime_env

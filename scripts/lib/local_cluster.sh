@@ -41,7 +41,9 @@ local_cluster::_start_node() { # STATE_DIR NAME INDEX CPU_LIST ARGS...: starts o
   local log="${state_dir}/${name}.log" node_args
   mapfile -t node_args < <(local_cluster::_node_args "${index}")
   # setsid: each node in its own process group, so stop can take down everything the node started.
-  KIT_WORKER_CPUS="${cpu_list}" setsid "${REPO_ROOT}/.venv/bin/ray" start --block --disable-usage-stats \
+  # Through training.distributed.loopback: Ray's own `ray start`, held to 127.0.0.1 (that module says why).
+  KIT_WORKER_CPUS="${cpu_list}" setsid "${REPO_ROOT}/.venv/bin/python" -m training.distributed.loopback \
+    start --block --disable-usage-stats \
     "${node_args[@]}" "$@" >"${log}" 2>&1 &
   echo "$!" >>"${state_dir}/pids"
   # stop() owns the node from here; without disown bash reports its end ("Killed ...") in the middle of output.
@@ -87,6 +89,8 @@ local_cluster::start() {
     >"${state_dir}/auth_token")
   export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="${state_dir}/auth_token"
   export RAY_ADDRESS="127.0.0.1:${LOCAL_RAY_PORT}"
+  # Every process of this cluster, the driver included, keeps its loopback address (training/distributed/loopback.py).
+  export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
   # Ray's sockets live under its temp dir and a Unix socket path may not exceed 107 bytes: a short folder of
   # its own, whatever the length of STATE_DIR (logs stay there after the run, for reading).
   local ray_tmp
