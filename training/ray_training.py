@@ -59,28 +59,26 @@ def check_data(config):
 
 
 def start_ray(config):
-    """Joins the given cluster, or starts a private one with token auth, carrying tf-keras to every worker.
-    A cluster on this machine (a private one, or the kit's local one at 127.0.0.1) stays on loopback."""
-    from training.distributed import loopback
+    """Joins the given cluster, or starts a private one with token auth; tf-keras and the kit's code reach every
+    worker (runtime_env.job_runtime_env says how). A cluster on this machine stays on loopback (local_node.py)."""
+    from training.distributed import local_node, runtime_env
 
     if not config.ray_address:
         from training.distributed import local_ray_auth
 
         # Before Ray is imported: it reads its auth mode once, at import.
         local_ray_auth.enable_token_auth()
-    if loopback.is_local_address(config.ray_address):
-        loopback.hold_to_loopback()
+    if runtime_env.is_local_address(config.ray_address):
+        local_node.hold_to_loopback()
     import ray
 
-    from training.distributed.runtime_env import kit_runtime_env
-
-    runtime_env = kit_runtime_env()
+    shipped = runtime_env.job_runtime_env(config.ray_address)
     if config.ray_address:
-        ray.init(address=config.ray_address, runtime_env=runtime_env, logging_level="WARNING",
+        ray.init(address=config.ray_address, runtime_env=shipped, logging_level="WARNING",
                  log_to_driver=False)
     else:
         ray.init(num_cpus=config.num_workers * config.cpus_per_worker, include_dashboard=False,
-                 runtime_env=runtime_env, logging_level="WARNING", log_to_driver=False)
+                 runtime_env=shipped, logging_level="WARNING", log_to_driver=False)
     return ray
 
 
@@ -199,15 +197,19 @@ def check_storage(config):
 
 def make_trainer(config, queue):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.tensorflow import TensorflowTrainer
+    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
     from training.distributed import ray_worker
+    from training.distributed.tf_backend import TensorflowBackend
 
     resources = {"CPU": config.cpus_per_worker}
     if config.use_gpu:
         resources["GPU"] = 1
-    return TensorflowTrainer(
+    # TensorflowTrainer's own construction (DataParallelTrainer + its TF_CONFIG backend), without TensorFlow in
+    # this process and in Ray Train's controller (tf_backend.py says what that saves).
+    return DataParallelTrainer(
         ray_worker.train_loop_per_worker,
+        backend_config=TensorflowBackend(),
         train_loop_config=worker_config(config, queue),
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker=resources),
@@ -243,11 +245,6 @@ def announce(config, sizes, shape):
 
 def main(argv=None):
     started = time.time()
-    from training.core.tf_env import LEGACY_KERAS_ENV
-
-    # ray.train.tensorflow imports TensorFlow in this process too: Keras 2 here as well, and quiet.
-    os.environ.update(LEGACY_KERAS_ENV)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training.distributed.ray_run_config import RayRunConfig
     from training.core.results import default_run_id, write_results
 

@@ -41,8 +41,8 @@ local_cluster::_start_node() { # STATE_DIR NAME INDEX CPU_LIST ARGS...: starts o
   local log="${state_dir}/${name}.log" node_args
   mapfile -t node_args < <(local_cluster::_node_args "${index}")
   # setsid: each node in its own process group, so stop can take down everything the node started.
-  # Through training.distributed.loopback: Ray's own `ray start`, held to 127.0.0.1 (that module says why).
-  KIT_WORKER_CPUS="${cpu_list}" setsid "${REPO_ROOT}/.venv/bin/python" -m training.distributed.loopback \
+  # Through training.distributed.local_node: Ray's own `ray start`, held to 127.0.0.1 (that module says why).
+  KIT_WORKER_CPUS="${cpu_list}" setsid "${REPO_ROOT}/.venv/bin/python" -m training.distributed.local_node \
     start --block --disable-usage-stats \
     "${node_args[@]}" "$@" >"${log}" 2>&1 &
   echo "$!" >>"${state_dir}/pids"
@@ -89,8 +89,9 @@ local_cluster::start() {
     >"${state_dir}/auth_token")
   export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH="${state_dir}/auth_token"
   export RAY_ADDRESS="127.0.0.1:${LOCAL_RAY_PORT}"
-  # Every process of this cluster, the driver included, keeps its loopback address (training/distributed/loopback.py).
-  export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+  # Every process of this cluster, the driver included, keeps its loopback address, and the nodes run this
+  # checkout with the workers' environment, so a job ships nothing (training/distributed/local_node.py).
+  export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 KIT_RAY_NODES_CODE="${REPO_ROOT}"
   # Ray's sockets live under its temp dir and a Unix socket path may not exceed 107 bytes: a short folder of
   # its own, whatever the length of STATE_DIR (logs stay there after the run, for reading).
   local ray_tmp

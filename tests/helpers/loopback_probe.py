@@ -1,5 +1,5 @@
 """A Ray Train job for the loopback test: `python -m tests.helpers.loopback_probe OUT.json` joins the cluster
-in RAY_ADDRESS, runs 2 TensorflowTrainer workers that each start TensorFlow's collective server (as
+in RAY_ADDRESS as the kit's driver does, runs 2 Ray Train workers that each start TensorFlow's collective server (as
 MultiWorkerMirroredStrategy does in every run of the kit), and while the whole job is up (driver, Ray Train's
 controller and helpers, the workers) rank 0 lists every listening socket on the machine. Writes the list, the
 ports TensorFlow's servers were given (TF_CONFIG) and the driver's pid to OUT.json."""
@@ -7,6 +7,8 @@ ports TensorFlow's servers were given (TF_CONFIG) and the driver's pid to OUT.js
 import json
 import os
 import sys
+
+from training.distributed import local_node
 
 
 def train_loop(config):
@@ -26,14 +28,18 @@ def train_loop(config):
 
 
 def main(out):
+    local_node.hold_to_loopback()
     import ray
     from ray.train import ScalingConfig
-    from ray.train.tensorflow import TensorflowTrainer
+    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
-    from training.distributed.runtime_env import kit_runtime_env
+    from training.distributed.runtime_env import job_runtime_env
+    from training.distributed.tf_backend import TensorflowBackend
 
-    ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=kit_runtime_env(), log_to_driver=False)
-    result = TensorflowTrainer(train_loop, scaling_config=ScalingConfig(num_workers=2)).fit()
+    address = os.environ["RAY_ADDRESS"]
+    ray.init(address=address, runtime_env=job_runtime_env(address), log_to_driver=False)
+    result = DataParallelTrainer(train_loop, backend_config=TensorflowBackend(),
+                                 scaling_config=ScalingConfig(num_workers=2)).fit()
     with open(out, "w") as handle:
         json.dump({**result.return_value, "driver_pid": os.getpid()}, handle)
 

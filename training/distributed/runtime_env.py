@@ -5,6 +5,26 @@ import os
 import training
 from training.core.tf_env import WORKER_ENV
 
+# Ray Train's own switches for every run of the kit: no preemption watcher, an actor per run that polls for cloud
+# nodes being reclaimed (a laptop or Minikube has none); measured: one process and about 1.4 s of CPU fewer while
+# the workers start (benchmarks/startup_trace.py).
+TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+# What every process of a job needs in its environment from its start: the driver (Ray Train reads its switches
+# there and in its controller) and every worker.
+JOB_ENV = {**WORKER_ENV, **TRAIN_ENV}
+# Set by scripts/lib/local_cluster.sh to the checkout its nodes run from (local_node.py gives them WORKER_ENV).
+NODES_CODE_VAR = "KIT_RAY_NODES_CODE"
+
+
+def _checkout():
+    return os.path.dirname(os.path.dirname(os.path.abspath(training.__file__)))
+
+
+def is_local_address(address):
+    """True for no address (a private cluster) and for a cluster at a loopback address (the kit's local one)."""
+    host = (address or "127.0.0.1").rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
 
 def kit_runtime_env():
     """The `training` package shipped to every worker (py_modules: Ray uploads it, so a pod or a node runs the
@@ -13,5 +33,22 @@ def kit_runtime_env():
     return {
         "py_modules": [os.path.dirname(os.path.abspath(training.__file__))],
         "excludes": ["__pycache__"],
-        "env_vars": dict(WORKER_ENV),
+        "env_vars": dict(JOB_ENV),
     }
+
+
+def job_runtime_env(ray_address, environ=os.environ):
+    """What a job needs shipped: nothing on a cluster whose nodes already run this checkout with JOB_ENV (the
+    kit's local cluster, or the private one this process starts, which inherits `environ` once it holds both),
+    so each node's prestarted workers can take the job; kit_runtime_env() anywhere else (a pod, a cluster
+    started by hand), where the shipped package is what makes the workers run the driver's code."""
+    environ.update(TRAIN_ENV)
+    if not ray_address:
+        environ.update(JOB_ENV)
+        paths = [p for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        environ["PYTHONPATH"] = os.pathsep.join([_checkout(), *[p for p in paths if p != _checkout()]])
+        return None
+    nodes_code = environ.get(NODES_CODE_VAR)
+    if is_local_address(ray_address) and nodes_code and os.path.realpath(nodes_code) == os.path.realpath(_checkout()):
+        return None
+    return kit_runtime_env()
