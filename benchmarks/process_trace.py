@@ -20,7 +20,7 @@ def _boot_time():
 
 
 def _read(pid, boot, tick):
-    """(start, cpu_seconds, title) of a process, or None when it is gone or unreadable."""
+    """(start, cpu_seconds, title, parent) of a process, or None when it is gone or unreadable."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
@@ -29,7 +29,7 @@ def _read(pid, boot, tick):
     except (OSError, IndexError):
         return None
     title = " ".join(part.decode(errors="replace") for part in argv[:4] if part)
-    return boot + int(fields[19]) / tick, (int(fields[11]) + int(fields[12])) / tick, title
+    return boot + int(fields[19]) / tick, (int(fields[11]) + int(fields[12])) / tick, title, int(fields[1])
 
 
 def short_name(title):
@@ -46,11 +46,12 @@ def short_name(title):
 
 
 class ProcessTrace:
-    """Use as a context manager around a run; `processes()` lists what started during it."""
+    """Use as a context manager around a run; `processes(roots)` lists what started during it under `roots`."""
 
     def __init__(self, interval=0.1):
         self.interval = interval
         self.seen = {}
+        self.parents = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -59,6 +60,10 @@ class ProcessTrace:
         if os.path.isdir("/proc/self"):
             self._boot, self._tick = _boot_time(), os.sysconf("SC_CLK_TCK")
             self._before = set(filter(str.isdigit, os.listdir("/proc")))
+            for pid in self._before:
+                found = _read(pid, self._boot, self._tick)
+                if found is not None:
+                    self.parents[int(pid)] = found[3]
             self._thread.start()
         return self
 
@@ -73,7 +78,7 @@ class ProcessTrace:
                 continue
             found = _read(pid, self._boot, self._tick)
             if found is not None:
-                start, cpu, title = found
+                start, cpu, title, self.parents[int(pid)] = found
                 # A title that is still the interpreter's argv is not the last word: keep Ray's later names.
                 previous = self.seen.get(pid)
                 if previous and previous["title"].startswith("ray::") and not title.startswith("ray::"):
@@ -87,8 +92,17 @@ class ProcessTrace:
                 self._sample()
                 return
 
-    def processes(self):
-        """[{pid, start, cpu_seconds, title, name}] in order of start, short-lived helpers (ps, bash) left out."""
-        rows = [dict(p, name=short_name(p["title"])) for p in self.seen.values()]
-        return sorted((r for r in rows if r["cpu_seconds"] > 0 or r["title"].startswith("ray::")),
-                      key=lambda r: r["start"])
+    def _under(self, pid, roots):
+        for _ in range(64):
+            if pid in roots:
+                return True
+            if pid <= 1:
+                return False
+            pid = self.parents.get(pid, 0)
+        return False
+
+    def processes(self, roots):
+        """[{pid, start, cpu_seconds, title, name}] started during the trace by one of `roots` (pids) or their
+        descendants, in order of start."""
+        rows = [dict(p, name=short_name(p["title"])) for p in self.seen.values() if self._under(p["pid"], set(roots))]
+        return sorted(rows, key=lambda r: r["start"])

@@ -106,6 +106,15 @@ Measured by `scripts/measure-quick-start.sh` (it rewrites this block; this bench
 (not measured yet: run scripts/measure-quick-start.sh)
 <!-- quick-start-table:end -->
 
+## Ray's start-up, process by process
+
+Where the Ray side's start-up goes, from the driver's start to the first training step, and every process the
+run starts (`benchmarks/startup_trace.py` rewrites this block; this benchmark keeps it as it is).
+
+<!-- startup-trace:begin -->
+(not measured yet: run .venv/bin/python -m benchmarks.startup_trace)
+<!-- startup-trace:end -->
+
 ## Fixed costs of a Ray run (N workers)
 
 Measured from the moment the command's process started (`interpreter_start` is the time until the script's

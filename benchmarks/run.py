@@ -198,19 +198,23 @@ def summarize(repeats, opts, probes, accuracy):
     }
 
 
-QUICK_START_BLOCK = re.compile(r"<!-- quick-start-table:begin -->.*?<!-- quick-start-table:end -->", re.S)
+# Blocks other commands measure and rewrite: scripts/measure-quick-start.sh and benchmarks/startup_trace.py.
+KEPT_BLOCKS = [re.compile(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", re.S)
+               for name in ("quick-start-table", "startup-trace")]
 
 
 def write_markdown(path, text):
-    """Writes BENCHMARKS.md, keeping the quick-start figures that scripts/measure-quick-start.sh measured there:
-    this benchmark does not measure them, and a rerun must not wipe them."""
+    """Writes BENCHMARKS.md, keeping the blocks that other commands measured there (KEPT_BLOCKS): this benchmark
+    does not measure them, and a rerun must not wipe them."""
     try:
         with open(path) as handle:
-            kept = QUICK_START_BLOCK.search(handle.read())
+            old = handle.read()
     except OSError:
-        kept = None
-    if kept:
-        text = QUICK_START_BLOCK.sub(lambda _: kept.group(0), text, count=1)
+        old = ""
+    for block in KEPT_BLOCKS:
+        kept = block.search(old)
+        if kept:
+            text = block.sub(lambda _: kept.group(0), text, count=1)
     atomic_files.write_text(path, text)
 
 

@@ -209,7 +209,7 @@ def make_trainer(config, queue):
     # this process and in Ray Train's controller (tf_backend.py says what that saves).
     return DataParallelTrainer(
         ray_worker.train_loop_per_worker,
-        backend_config=TensorflowBackend(),
+        backend_config=TensorflowBackend(threads=config.cpus_per_worker),
         train_loop_config=worker_config(config, queue),
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker=resources),

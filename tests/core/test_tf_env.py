@@ -5,12 +5,16 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers.common import REPO_ROOT
 from training.core.tf_env import ALLOCATOR_ENV, LEGACY_KERAS_ENV, WORKER_ENV, limit_malloc_arenas
 
 PROBE = """
 import json, os, sys
-from training.core.tf_env import configure_tensorflow
+from training.core.tf_env import configure_tensorflow, start_import
+if len(sys.argv) > 2:  # the Ray worker's way: the import started early on a thread, still running or done
+    start_import(int(sys.argv[1]))
 tf, threads = configure_tensorflow(int(sys.argv[1]))
 import tf_keras
 print(json.dumps({"threads": threads, "env": dict(os.environ),
@@ -30,10 +34,12 @@ def test_arena_limit_applies_on_glibc():
     assert limit_malloc_arenas() is True
 
 
-def test_a_fresh_process_gets_keras_2_its_threads_and_the_allocator():
+@pytest.mark.parametrize("early_import", [False, True], ids=["imported-when-configured", "imported-early"])
+def test_a_fresh_process_gets_keras_2_its_threads_and_the_allocator(early_import):
     env = {"PATH": "/usr/bin:/bin"}  # nothing inherited: configure_tensorflow alone must set it all
-    out = subprocess.run([sys.executable, "-c", PROBE, "1"], capture_output=True, text=True, cwd=REPO_ROOT,
-                         env=env, timeout=300, check=True).stdout
+    argv = [sys.executable, "-c", PROBE, "1"] + (["early"] if early_import else [])
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=300,
+                         check=True).stdout
     seen = json.loads(out.strip().splitlines()[-1])
     assert seen["threads"] == {"intra_op": 1, "inter_op": 1}
     assert seen["keras_is_tf_keras"]

@@ -38,7 +38,7 @@ def main(out):
 
     address = os.environ["RAY_ADDRESS"]
     ray.init(address=address, runtime_env=job_runtime_env(address), log_to_driver=False)
-    result = DataParallelTrainer(train_loop, backend_config=TensorflowBackend(),
+    result = DataParallelTrainer(train_loop, backend_config=TensorflowBackend(threads=1),
                                  scaling_config=ScalingConfig(num_workers=2)).fit()
     with open(out, "w") as handle:
         json.dump({**result.return_value, "driver_pid": os.getpid()}, handle)

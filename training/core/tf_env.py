@@ -98,10 +98,8 @@ def pin_compute_threads(cpus, prefix=COMPUTE_THREAD_PREFIX):
     return pinned
 
 
-def configure_tensorflow(threads=None, allocator=True):
-    """Selects tf-keras, quiets TensorFlow's C++ logs and holds its thread pools to `threads` CPUs
-    (all available CPUs when None). allocator=False leaves glibc's and TensorFlow's allocator defaults (for the
-    benchmark's before-and-after only). Returns the tensorflow module and the thread settings in force."""
+def prepare_environment(threads=None, allocator=True):
+    """What must be in the environment before TensorFlow is imported; returns the thread count in force."""
     os.environ.update(LEGACY_KERAS_ENV)
     if allocator:
         os.environ.update(ALLOCATOR_ENV)
@@ -110,6 +108,33 @@ def configure_tensorflow(threads=None, allocator=True):
     threads = threads or available_cpus()
     # oneDNN's OpenMP pool, where a build uses one, follows the same share.
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    return threads
+
+
+def start_import(threads):
+    """Imports TensorFlow and tf-keras on a thread from now on, so that a process with something else to wait for
+    (a Ray Train worker, while its group is set up) has them ready when configure_tensorflow() asks: importing is
+    a few seconds of CPU, and no thread pool is fixed by it (only running an op starts the runtime).
+    configure_tensorflow(threads) waits for it, through Python's import lock, if it has not finished."""
+    import importlib
+    import threading
+
+    prepare_environment(threads)
+
+    def load():
+        for name in ("tensorflow", "tf_keras"):
+            importlib.import_module(name)
+
+    thread = threading.Thread(target=load, name="kit-tf-import", daemon=True)
+    thread.start()
+    return thread
+
+
+def configure_tensorflow(threads=None, allocator=True):
+    """Selects tf-keras, quiets TensorFlow's C++ logs and holds its thread pools to `threads` CPUs
+    (all available CPUs when None). allocator=False leaves glibc's and TensorFlow's allocator defaults (for the
+    benchmark's before-and-after only). Returns the tensorflow module and the thread settings in force."""
+    threads = prepare_environment(threads, allocator)
     import tensorflow as tf
 
     # MultiWorkerMirroredStrategy logs every all-reduce it builds at INFO; progress lines drown in them.
