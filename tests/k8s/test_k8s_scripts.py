@@ -812,6 +812,7 @@ def test_build_context_holds_only_what_the_image_needs(world):
     world.run_script("docker/build-and-push.sh")
     files = listing.read_text().split()
     assert "./docker/Dockerfile" in files and "./docker/requirements.txt" in files and "./.dockerignore" in files
+    assert "./docker/requirements-laptop.txt" in files  # requirements.txt includes it
     assert all(f.startswith(("./training/", "./docker/", "./.dockerignore")) for f in files), files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or ".venv" in f]
     build = world.called_with("docker", "build")[0]
@@ -864,3 +865,114 @@ def test_quick_cluster_run_reads_the_pods_cpus_and_carries_the_quick_recipe(worl
     assert ray_run[ray_run.index("--batch-size-mode") + 1] == "global"
     assert ray_run[ray_run.index("--cpus-per-worker") + 1] == "2", "one worker pod's CPUs, read from the pod"
     assert json.loads((results / "comparison.json").read_text())["comparison"]["num_workers"] == 2
+
+
+# --- issue 20: the laptops users have (Apple Silicon, a fresh Docker, 16 GB) ----------------------------------
+
+def test_small_profile_on_a_16gb_macs_docker_reaches_minikube_start_with_sizes_docker_has(world):
+    """Done when: Docker Desktop's default on a 16 GB Mac (4 CPUs, 7,836 MiB) used to stop setup at once with
+    'MINIKUBE_MEMORY=8192 MiB but Docker has only 7836 MiB', also with the small profile the docs advise."""
+    desktop = DOCKER_DESKTOP_16GB
+    docker_host(world, desktop["NCPU"], desktop["MemTotal"], desktop["Architecture"])
+    world.minikube_profile("missing")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh", CLUSTER_PROFILE="small")
+    assert result.returncode == 0, result.stderr
+    (start,) = world.called_with("minikube", "start")
+    cpus, memory = int(start[start.index("--cpus") + 1]), int(start[start.index("--memory") + 1])
+    assert 2 <= cpus <= 4 and 2048 <= memory <= 7836, (cpus, memory)
+    assert (cpus, memory) == (3, 5120)  # the small profile's busiest node: head, store, a worker, control plane
+    assert "--container-runtime=docker" in start
+    assert "MINIKUBE_CPUS=3 and MINIKUBE_MEMORY=5120 chosen" in result.stdout and "7836 MiB" in result.stdout
+
+
+def test_default_profile_on_an_8_core_32gb_docker_gets_at_least_its_fit_minimum(world):
+    from scripts.lib import k8s_plan
+
+    setup_succeeds(world, "missing")
+    (start,) = world.called_with("minikube", "start")
+    need = k8s_plan.needs("default")
+    assert int(start[start.index("--cpus") + 1]) >= need["node_cpus"] > 4  # 4 was the old default
+    assert int(start[start.index("--memory") + 1]) >= need["node_mib"]
+
+
+def test_set_sizes_are_kept_and_not_replaced_by_the_chosen_ones(world):
+    docker_host(world)
+    world.minikube_profile("missing")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh", MINIKUBE_CPUS=2, MINIKUBE_MEMORY=4096)
+    assert result.returncode == 0, result.stderr
+    (start,) = world.called_with("minikube", "start")
+    assert start[start.index("--cpus") + 1] == "2" and start[start.index("--memory") + 1] == "4096"
+    assert "chosen" not in result.stdout
+
+
+def test_network_check_also_goes_through_a_services_dns_name(world):
+    """Ray's workers reach the head through its Service's DNS name: CoreDNS and kube-proxy must work too."""
+    setup_succeeds(world, "running")
+    manifests = world.stdin_text()
+    assert "kind: Service" in manifests and "app.kubernetes.io/name: netcheck-server" in manifests
+    assert "http://server.raybench-netcheck.svc.cluster.local:8080/ok" in manifests
+
+
+def test_network_check_names_the_service_dns_when_only_that_fails(world):
+    docker_host(world)
+    world.minikube_profile("running")
+    world.on("kubectl", "*get pod client -o jsonpath={.status.phase}", 0, "Failed")
+    world.on("kubectl", "*get pod client*terminated.exitCode*", 0, "3")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh", NODE_READY_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, "by its IP but not through the Service name",
+                          "server.raybench-netcheck.svc.cluster.local")
+
+
+def test_kill_worker_waits_for_ray_train_and_spares_the_baselines_pod(world):
+    """Issue 20 item 5: started beside run-benchmark.sh, the first worker pod runs the baseline for minutes;
+    the pod deleted must run a Ray Train worker (ray::RayTrainWorker)."""
+    ray_cluster_running(world)
+    world.on("kubectl", f"*exec {WORKERS[0]} *?R?ayTrainWorker*", *canned_kubectl_exec_exit(1))
+    result = world.run_script("scripts/kill-worker-pod.sh", WAIT_FOR_REPLACEMENT=0)
+    assert result.returncode == 0, result.stderr
+    (deleted,) = world.called_with("kubectl", "delete", "pod")
+    assert WORKERS[1] in deleted and WORKERS[0] not in deleted
+    assert f"Deleting {WORKERS[1]}: it runs a Ray Train worker" in result.stdout
+    probe = [c for c in world.called_with("kubectl", "exec") if any("ayTrainWorker" in a for a in c)][0]
+    assert "ray::[R]ayTrainWorker" in probe[-1]  # never matches grep's own command line
+
+
+def test_kill_worker_gives_up_when_ray_train_never_starts(world):
+    ray_cluster_running(world)
+    world.on("kubectl", "*exec *?R?ayTrainWorker*", *canned_kubectl_exec_exit(1))
+    result = world.run_script("scripts/kill-worker-pod.sh", RAY_TRAIN_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, "RAY_TRAIN_TIMEOUT_S=1", "WORKER_POD")
+    assert world.called_with("kubectl", "delete") == []
+
+
+def test_benchmark_refuses_use_gpu_true_in_any_case_without_gpu_pods(world, tmp_path):
+    """The settings table reads USE_GPU=True as on; the GPU-pod check must too."""
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), USE_GPU="True")
+    assert_one_line_error(result, 2, "nvidia.com/gpu")
+    assert [c for c in world.calls("kubectl") if "timeout" in c] == []
+
+
+def test_benchmark_output_has_no_tar_warning_from_kubectl_cp(world, tmp_path):
+    """kubectl cp writes the pod's tar warning on its stdout, which the copy discards (a guard: it held before)."""
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert world.called_with("kubectl", "cp")
+    assert "Removing leading" not in result.stdout + result.stderr
+
+
+def test_cleanup_images_removes_the_node_side_tarballs(world):
+    """`minikube image load` leaves a tarball per tag in each node's /var/lib/minikube/images/
+    (pkg/minikube/machine/cache_images.go loadRoot) and never removes it."""
+    reachable(world)
+    world.helm_release_missing()
+    world.on("minikube", "*node list", 0, NODES)
+    result = world.run_script("scripts/cleanup.sh", "--images")
+    assert result.returncode == 0, result.stderr
+    removals = [c for c in world.called_with("minikube", "ssh") if any("/var/lib/minikube/images" in a for a in c)]
+    assert {c[c.index("-n") + 1] for c in removals} == {"raybench", "raybench-m02"}
+    assert all("-name 'raybench-kit_*' -delete" in c[-1] for c in removals)
