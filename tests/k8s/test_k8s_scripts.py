@@ -913,6 +913,16 @@ def test_network_check_also_goes_through_a_services_dns_name(world):
     manifests = world.stdin_text()
     assert "kind: Service" in manifests and "app.kubernetes.io/name: netcheck-server" in manifests
     assert "http://server.raybench-netcheck.svc.cluster.local:8080/ok" in manifests
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(manifests.replace("\napiVersion:", "\n---\napiVersion:")) if d]
+    service = [d for d in docs if d["kind"] == "Service"]
+    server = [d for d in docs if d["kind"] == "Pod" and d["metadata"]["name"] == "server"]
+    assert len(service) == 1 and len(server) == 1
+    assert service[0]["spec"]["selector"].items() <= server[0]["metadata"]["labels"].items()
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33.0", strict=True)
 
 
 def test_network_check_names_the_service_dns_when_only_that_fails(world):
