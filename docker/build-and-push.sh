@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Builds the kit's image and loads it onto every node of the Minikube profile, then checks each node has it.
-# Skips the build when every node already has the tag (the default tag changes whenever docker/ or training/
-# changes, so an unchanged tag means an unchanged image). There is no registry: `minikube image load` copies the
-# image into each node's container runtime, and the pods use imagePullPolicy IfNotPresent.
+# Builds the kit's image and loads it onto every node of the Minikube profile, then checks that each node has it
+# and that all report the same image ID. Skips the build when every node already has the tag (the default tag
+# changes whenever docker/ or training/ changes, so an unchanged tag means an unchanged image). There is no
+# registry: the image goes to each node's container runtime, and the pods use imagePullPolicy IfNotPresent.
+# The load goes through a file (`docker save -o`, then `minikube image load FILE`): `minikube image load IMAGE`
+# reads the whole multi-GB image into memory first (go-containerregistry's buffered daemon reader, minikube
+# issue 17785) and keeps a copy in ~/.minikube/cache. The file lands in TMPDIR while it is copied (several GB
+# free needed), and the copy minikube leaves on each node (/var/lib/minikube/images/) is removed after the load.
 #
 # Usage: docker/build-and-push.sh [--help]
 #
@@ -18,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/k8s.sh"
 
 # k8s::image_ref stores images as docker.io/library/<name> on the nodes; crictl resolves the short name.
 node_has_image() {
-  minikube -p "${MINIKUBE_PROFILE}" ssh -n "$1" -- sudo crictl inspecti "$2" >/dev/null 2>&1
+  k8s::node_image_id "$1" "$2" >/dev/null
 }
 
 # The build context holds only what the Dockerfile copies. BuildKit would honour Dockerfile.dockerignore, the
@@ -27,13 +31,10 @@ node_has_image() {
 stage_context() {
   local dir="$1"
   mkdir -p "${dir}/docker"
-  cp "${REPO_ROOT}/docker/Dockerfile" "${REPO_ROOT}/docker/requirements.txt" "${dir}/docker/"
+  cp "${REPO_ROOT}/docker/Dockerfile" "${REPO_ROOT}/docker/requirements.txt" "${REPO_ROOT}/docker/requirements-laptop.txt" \
+    "${dir}/docker/"
   cp "${REPO_ROOT}/docker/Dockerfile.dockerignore" "${dir}/.dockerignore"
   (cd "${REPO_ROOT}" && tar -cf - --exclude='__pycache__' --exclude='*.pyc' training) | tar -xf - -C "${dir}"
-}
-
-profile_nodes() {
-  minikube -p "${MINIKUBE_PROFILE}" node list | awk '{ print $1 }'
 }
 
 main() {
@@ -48,7 +49,7 @@ main() {
 
   local image nodes node missing=()
   image="$(k8s::image_ref)"
-  nodes="$(profile_nodes)" || nodes=""
+  nodes="$(k8s::profile_nodes)" || nodes=""
   [[ -n "${nodes}" ]] ||
     die "${EXIT_INFRA}" "Minikube profile '${MINIKUBE_PROFILE}' has no nodes; run scripts/setup-minikube.sh"
   for node in ${nodes}; do
@@ -73,14 +74,25 @@ main() {
     "${context}")
   log::info "Building ${image} (the first build downloads the ~2 GB Ray base image and the pinned packages)"
   "${build[@]}" || die "${EXIT_INFRA}" "docker build failed; its output is above"
-  log::info "Loading ${image} onto every node of profile ${MINIKUBE_PROFILE}"
-  minikube -p "${MINIKUBE_PROFILE}" image load "${image}" ||
+  # Named as minikube names its cache files (':' -> '_'), so cleanup.sh finds either kind on the nodes.
+  local tarball="${context}/${image//[:\/]/_}.tar" id rc=0
+  log::info "Saving ${image} to ${tarball}"
+  docker save -o "${tarball}" "${image}" ||
+    die "${EXIT_INFRA}" "docker save failed (is there room in ${TMPDIR:-/tmp} for the image? set TMPDIR elsewhere)"
+  log::info "Loading ${image} onto every node of profile ${MINIKUBE_PROFILE} from that file"
+  # minikube exits 0 even when a node failed ("Live pushes are not considered a failure", machine.DoLoadImages);
+  # the check below asks every node.
+  minikube -p "${MINIKUBE_PROFILE}" image load "${tarball}" ||
     die "${EXIT_INFRA}" "minikube image load failed; check 'minikube -p ${MINIKUBE_PROFILE} status'"
-  for node in ${nodes}; do
-    node_has_image "${node}" "${image}" ||
-      die "${EXIT_INFRA}" "node ${node} still lacks ${image} after loading; retry with FORCE_BUILD=1"
-    log::info "Node ${node} has ${image}"
-  done
+  rm -f "${tarball}"
+  # shellcheck disable=SC2086  # one node name per word
+  id="$(k8s::nodes_image_id "${image}" ${nodes})" || rc=$?
+  for node in ${nodes}; do k8s::remove_node_tarballs "${node}"; done
+  case "${rc}" in
+    0) log::info "Every node has ${image} (image ID ${id})" ;;
+    2) die "${EXIT_INFRA}" "the nodes hold different images under ${image} (above); retry with FORCE_BUILD=1" ;;
+    *) die "${EXIT_INFRA}" "a node still lacks ${image} after loading (above); retry with FORCE_BUILD=1" ;;
+  esac
   printf '%s\n' "${image}"
 }
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Removes what scripts/install-ray.sh made: the RayJob and RayCluster, the checkpoint store, the KubeRay
 # operator (helm uninstall) and both namespaces. With --all it also deletes the Minikube profile. With --images it
-# first removes the kit's images (IMAGE_NAME:*) from every node (minikube image rm) and their multi-GB tarballs
-# from Minikube's cache on this machine (minikube cache delete; `minikube image load` leaves one per tag there,
-# and deleting the profile does not remove them).
+# first removes the kit's images (IMAGE_NAME:*) from every node (minikube image rm), the multi-GB tarballs
+# `minikube image load` left in each node's /var/lib/minikube/images/ (one per tag; minikube never removes
+# them), and those in Minikube's cache on this machine (minikube cache delete; an older kit loaded by image name,
+# which leaves one per tag there, and deleting the profile does not remove them).
 # Works from any partial state: whatever is already gone is skipped, and an unreachable cluster only skips the
 # Kubernetes steps. Never touches results/.
 #
@@ -84,7 +85,10 @@ delete_images() {
     # Fails when no tarball of that tag is cached, which is fine.
     minikube cache delete "${image}" >/dev/null 2>&1 || true
   done < <(kit_images)
-  log::info "Removed ${on_nodes} ${IMAGE_NAME} image(s) from the nodes and their tarballs from Minikube's cache"
+  local node nodes
+  nodes="$(k8s::profile_nodes 2>/dev/null)" || nodes=""
+  for node in ${nodes}; do k8s::remove_node_tarballs "${node}"; done
+  log::info "Removed ${on_nodes} ${IMAGE_NAME} image(s) from the nodes, their tarballs from the nodes' /var/lib/minikube/images/ and from Minikube's cache"
 }
 
 main() {

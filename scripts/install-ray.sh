@@ -90,10 +90,16 @@ rendered_cluster_manifest() {
     "${REPO_ROOT}/k8s/ray-cluster.yaml"
 }
 
-# What the benchmark checks the pods against: the reference and, where Docker knows it, the image ID.
+# What the benchmark checks the pods against: the reference and the image ID the nodes report for it (crictl on
+# each node, all agreeing), the same view the kubelet gives the pods. Never Docker's ID on this machine: with
+# the containerd image store that is the manifest or index digest (docker/cli#5526), which no node reports.
 record_applied_image() {
-  local image="$1" image_id
-  image_id="$(docker image inspect --format '{{.Id}}' "${image}" 2>/dev/null)" || image_id=""
+  local image="$1" image_id nodes
+  nodes="$(k8s::profile_nodes)" || nodes=""
+  [[ -n "${nodes}" ]] || die "${EXIT_INFRA}" "Minikube profile '${MINIKUBE_PROFILE}' has no nodes; run scripts/setup-minikube.sh"
+  # shellcheck disable=SC2086  # one node name per word
+  image_id="$(k8s::nodes_image_id "${image}" ${nodes})" ||
+    die "${EXIT_INFRA}" "the nodes do not all hold one image ${image} (above); run FORCE_BUILD=1 docker/build-and-push.sh"
   APPLIED_IMAGE_ID="${image_id}"
   k8s::kubectl -n "${RAY_NAMESPACE}" annotate raycluster "${RAY_CLUSTER_NAME}" --overwrite \
     "${K8S_IMAGE_ANNOTATION}=${image}" "${K8S_IMAGE_ID_ANNOTATION}=${image_id}" >/dev/null ||

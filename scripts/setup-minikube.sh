@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the Minikube cluster the benchmark runs on: MINIKUBE_NODES nodes, each with MINIKUBE_CPUS
-# CPUs and MINIKUBE_MEMORY of memory, on the docker driver; enables metrics-server; waits until every node is
-# Ready; checks that a pod on the first node reaches a pod on the last one; prints the nodes. Before it starts
+# CPUs and MINIKUBE_MEMORY of memory, on the docker driver with Docker as the nodes' container runtime (the image
+# checks read the nodes through cri-dockerd; minikube's own default is moving to containerd); enables
+# metrics-server; waits until every node is Ready; checks that a pod on the first node reaches a pod on the last
+# one, by its IP and through a Service's DNS name (as Ray's workers reach the head); prints the nodes. Unset
+# sizes are chosen from what CLUSTER_PROFILE's pods request, capped by what Docker has (a 16 GB Mac's Docker
+# Desktop gives Docker about 7.8 GB), and said. Before it starts
 # anything it says whether the RayCluster of CLUSTER_PROFILE fits these nodes and Docker (scripts/lib/k8s_plan.py):
 # with the docker driver every node advertises Docker's CPUs and memory to the scheduler, whatever
 # MINIKUBE_CPUS / MINIKUBE_MEMORY say, and those only cap what each node's container may use.
@@ -13,28 +17,33 @@
 # Settings:
 #   MINIKUBE_PROFILE  raybench   profile name (also the kubectl context)
 #   MINIKUBE_NODES    2          nodes
-#   MINIKUBE_CPUS     4          CPUs per node (each node can use this many of the host's CPUs)
-#   MINIKUBE_MEMORY   8192       MiB per node
+#   MINIKUBE_CPUS     (chosen)   CPUs per node (each node can use this many of the host's CPUs); unset: what
+#                                the busiest node of CLUSTER_PROFILE requests (default 5, small 3), at most Docker's
+#   MINIKUBE_MEMORY   (chosen)   MiB per node; unset: likewise (default 8192, small 5120), at most Docker's
 #   CLUSTER_PROFILE   default    the pod sizes install-ray.sh will use (default, small), for the fit check
 #   NODE_READY_TIMEOUT_S 300     how long to wait for the nodes and the connectivity check
 #   NETCHECK_IMAGE    busybox:1.37   image of the two connectivity-check pods
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/k8s.sh"
 
-readonly NETCHECK_NAMESPACE="raybench-netcheck"
+readonly NETCHECK_NAMESPACE="raybench-netcheck" NETCHECK_SERVICE="server"
+# The client's exit code when it reached the server's IP but not the Service's DNS name.
+readonly NETCHECK_DNS_FAILED=3
 
 check_settings() {
   MINIKUBE_NODES="${MINIKUBE_NODES:-2}"
-  MINIKUBE_CPUS="${MINIKUBE_CPUS:-4}"
-  MINIKUBE_MEMORY="${MINIKUBE_MEMORY:-8192}"
   NODE_READY_TIMEOUT_S="${NODE_READY_TIMEOUT_S:-300}"
   require_positive_int MINIKUBE_NODES "${MINIKUBE_NODES}"
-  require_positive_int MINIKUBE_CPUS "${MINIKUBE_CPUS}"
-  require_positive_int MINIKUBE_MEMORY "${MINIKUBE_MEMORY}"
   require_positive_int NODE_READY_TIMEOUT_S "${NODE_READY_TIMEOUT_S}"
   ((MINIKUBE_NODES >= 2)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_NODES must be at least 2 (the benchmark spreads workers over nodes), got ${MINIKUBE_NODES}"
-  ((MINIKUBE_CPUS >= 2)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_CPUS must be at least 2 (minikube's minimum), got ${MINIKUBE_CPUS}"
-  ((MINIKUBE_MEMORY >= 2048)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_MEMORY must be at least 2048 MiB (a small-profile worker pod asks 2 GiB), got ${MINIKUBE_MEMORY}"
+  if [[ -n "${MINIKUBE_CPUS:-}" ]]; then
+    require_positive_int MINIKUBE_CPUS "${MINIKUBE_CPUS}"
+    ((MINIKUBE_CPUS >= 2)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_CPUS must be at least 2 (minikube's minimum), got ${MINIKUBE_CPUS}"
+  fi
+  if [[ -n "${MINIKUBE_MEMORY:-}" ]]; then
+    require_positive_int MINIKUBE_MEMORY "${MINIKUBE_MEMORY}"
+    ((MINIKUBE_MEMORY >= 2048)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_MEMORY must be at least 2048 MiB (a small-profile worker pod asks 2 GiB), got ${MINIKUBE_MEMORY}"
+  fi
   k8s::profile_value workers >/dev/null || exit "${EXIT_BAD_INPUT}"
 }
 
@@ -49,16 +58,24 @@ check_prerequisites() {
 # Every docker-driver node is a container on this host sharing its CPUs and memory: each node must fit in what
 # Docker has, and all nodes together can only use more than that by overcommitting.
 check_host_capacity() {
-  local host_cpus host_mib
+  local host_cpus host_mib defaults chosen line
   host_cpus="$(docker info --format '{{.NCPU}}')"
   host_mib="$(($(docker info --format '{{.MemTotal}}') / 1024 / 1024))"
   HOST_CPUS="${host_cpus}" HOST_MIB="${host_mib}"
+  # Sizes the user left unset: what the profile's pods need, capped by what Docker has.
+  if [[ -z "${MINIKUBE_CPUS:-}" || -z "${MINIKUBE_MEMORY:-}" ]]; then
+    defaults="$(k8s::plan defaults --profile "${CLUSTER_PROFILE}" --nodes "${MINIKUBE_NODES}" \
+      --host-cpus "${host_cpus}" --host-memory-mib "${host_mib}")" || exit "${EXIT_BAD_INPUT}"
+    chosen="$(head -n 1 <<<"${defaults}")"
+    MINIKUBE_CPUS="${MINIKUBE_CPUS:-${chosen% *}}" MINIKUBE_MEMORY="${MINIKUBE_MEMORY:-${chosen#* }}"
+    while IFS= read -r line; do log::info "${line}"; done < <(tail -n +2 <<<"${defaults}")
+  fi
   ((MINIKUBE_CPUS <= host_cpus)) ||
     die "${EXIT_MISSING_PREREQ}" "MINIKUBE_CPUS=${MINIKUBE_CPUS} but Docker has only ${host_cpus} CPUs; lower MINIKUBE_CPUS or give Docker more CPUs"
   ((MINIKUBE_MEMORY <= host_mib)) ||
     die "${EXIT_MISSING_PREREQ}" "MINIKUBE_MEMORY=${MINIKUBE_MEMORY} MiB but Docker has only ${host_mib} MiB; lower MINIKUBE_MEMORY or give Docker more memory"
   if ((MINIKUBE_NODES * MINIKUBE_MEMORY > host_mib)); then
-    log::warn "${MINIKUBE_NODES} nodes x ${MINIKUBE_MEMORY} MiB is more than Docker's ${host_mib} MiB; the nodes share it, so a full cluster may be OOM-killed"
+    log::info "${MINIKUBE_NODES} nodes x ${MINIKUBE_MEMORY} MiB adds up to more than Docker's ${host_mib} MiB: each is only a cap on one node's container, and the nodes share Docker's memory; the fit below says whether the pods' requests fit it"
   fi
   log::info "Docker has ${host_cpus} CPUs and ${host_mib} MiB; the profile asks ${MINIKUBE_NODES} x (${MINIKUBE_CPUS} CPUs, ${MINIKUBE_MEMORY} MiB)"
 }
@@ -108,6 +125,7 @@ start_or_reuse_profile() {
   local -a start=(minikube start
     --profile "${MINIKUBE_PROFILE}"
     --driver=docker
+    --container-runtime=docker
     --nodes "${MINIKUBE_NODES}"
     --cpus "${MINIKUBE_CPUS}"
     --memory "${MINIKUBE_MEMORY}")
@@ -136,6 +154,7 @@ kind: Pod
 metadata:
   name: ${name}
   namespace: ${NETCHECK_NAMESPACE}
+  labels: {app.kubernetes.io/name: netcheck-${name}}
 spec:
   nodeName: ${node}
   restartPolicy: Never
@@ -146,6 +165,22 @@ spec:
     command: [sh, -c, '${command}']
     securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
     resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {cpu: 10m, memory: 16Mi}}
+YAML
+}
+
+# The Service in front of the server pod: Ray's workers reach the head through its Service's DNS name
+# (<cluster>-head-svc.<namespace>.svc.cluster.local), which needs CoreDNS and kube-proxy as well as the pod network.
+netcheck_service() {
+  cat <<YAML
+apiVersion: v1
+kind: Service
+metadata:
+  name: ${NETCHECK_SERVICE}
+  namespace: ${NETCHECK_NAMESPACE}
+spec:
+  selector: {app.kubernetes.io/name: netcheck-server}
+  ports:
+  - {port: 8080, targetPort: 8080}
 YAML
 }
 
@@ -173,11 +208,17 @@ check_cross_node_network() {
   wait_until "${NODE_READY_TIMEOUT_S}" 2 "the check pod on ${first} to get an IP" server_ip ||
     die "${EXIT_INFRA}" "the network check pod on ${first} never started; see: kubectl -n ${NETCHECK_NAMESPACE} describe pod server"
   ip="$(k8s::kubectl -n "${NETCHECK_NAMESPACE}" get pod server -o jsonpath='{.status.podIP}')"
-  netcheck_pod client "${last}" "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -T 3 -O - http://${ip}:8080/ok && exit 0; sleep 3; done; exit 1" |
+  netcheck_service | k8s::kubectl apply -f - >/dev/null
+  local dns="${NETCHECK_SERVICE}.${NETCHECK_NAMESPACE}.svc.cluster.local" try='for i in 1 2 3 4 5 6 7 8 9 10; do'
+  netcheck_pod client "${last}" "${try} wget -q -T 3 -O - http://${ip}:8080/ok && break; [ \$i = 10 ] && exit 1; sleep 3; done; ${try} wget -q -T 3 -O - http://${dns}:8080/ok && exit 0; sleep 3; done; exit ${NETCHECK_DNS_FAILED}" |
     k8s::kubectl apply -f - >/dev/null
-  wait_until "${NODE_READY_TIMEOUT_S}" 2 "a pod on ${last} to reach a pod on ${first} (${ip})" client_succeeded ||
+  if ! wait_until "${NODE_READY_TIMEOUT_S}" 2 "a pod on ${last} to reach a pod on ${first} (${ip}, then ${dns})" client_succeeded; then
+    [[ "$(k8s::kubectl -n "${NETCHECK_NAMESPACE}" get pod client \
+      -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}' 2>/dev/null)" != "${NETCHECK_DNS_FAILED}" ]] ||
+      die "${EXIT_INFRA}" "a pod on ${last} reaches a pod on ${first} by its IP but not through the Service name ${dns}; Ray's workers find the head that way (check CoreDNS: kubectl --context ${KUBE_CONTEXT} -n kube-system get pods; or: minikube delete -p ${MINIKUBE_PROFILE} and rerun)"
     die "${EXIT_INFRA}" "a pod on ${last} cannot reach a pod on ${first}; the pod network between nodes is broken (try: minikube delete -p ${MINIKUBE_PROFILE} and rerun)"
-  log::info "Pod network OK: ${last} reaches ${first}"
+  fi
+  log::info "Pod network OK: ${last} reaches ${first} by pod IP and through the Service name ${dns}"
 }
 
 main() {

@@ -30,9 +30,10 @@ readonly CLUSTER_KIT_DIR="/tmp/kit"
 # The pid of the run's `timeout` in a pod (a process-group leader), so an interrupt can stop the whole run there.
 readonly CLUSTER_RUN_PIDFILE="${CLUSTER_KIT_DIR}/run.pid"
 
-# USE_GPU as the settings table reads it (checked there before anything ran): 1/true/yes on, else off.
+# USE_GPU as the settings table reads it (checked there before anything ran): 1/true/yes in any case on, else off.
 cluster_benchmark::_use_gpu() {
-  [[ "${USE_GPU:-}" =~ ^(1|true|yes)$ ]]
+  local value="${USE_GPU:-}"
+  [[ "${value,,}" =~ ^[[:space:]]*(1|true|yes)[[:space:]]*$ ]]
 }
 
 # cluster_benchmark::ray_training_argv: the exact command the head pod runs, NUL-separated (also used by
@@ -57,7 +58,7 @@ cluster_benchmark::baseline_argv() {
 }
 
 # The pods run what install-ray.sh last applied (recorded on the RayCluster), and that image has the pinned
-# packages. A GPU image carries `tensorflow` instead of `tensorflow-cpu`; either is read.
+# packages. An arm64 or GPU image carries `tensorflow` instead of `tensorflow-cpu`; either is read.
 cluster_benchmark::_check_image_versions() {
   local head="$1" found want applied applied_id mismatch
   applied="$(k8s::kubectl -n "${RAY_NAMESPACE}" get raycluster "${RAY_CLUSTER_NAME}" \
@@ -70,7 +71,7 @@ cluster_benchmark::_check_image_versions() {
     die "${EXIT_INFRA}" "cannot read the images of the Ray pods of ${RAY_CLUSTER_NAME}"
   [[ -z "${mismatch}" ]] ||
     die "${EXIT_INFRA}" "not every Ray pod runs ${applied}, the image install-ray.sh last applied ($(tr '\n' ';' <<<"${mismatch}" | sed 's/;$//')); rerun scripts/install-ray.sh and wait for it to finish"
-  want="$(k8s::pinned_version ray) $(k8s::pinned_version tensorflow-cpu) $(k8s::pinned_version tf-keras)"
+  want="$(k8s::pinned_version ray) $(k8s::pinned_version tensorflow) $(k8s::pinned_version tf-keras)"
   found="$(k8s::kubectl -n "${RAY_NAMESPACE}" exec "${head}" -c "${K8S_HEAD_CONTAINER}" -- python -c \
     'import importlib.metadata as m; have = {d.metadata["Name"].lower().replace("_", "-"): d.version for d in m.distributions()}; print(*(next((have[n] for n in names if n in have), "missing") for names in (("ray",), ("tensorflow-cpu", "tensorflow"), ("tf-keras",))))')" ||
     die "${EXIT_INFRA}" "could not read the package versions in pod ${head}"
@@ -184,6 +185,9 @@ cluster_benchmark::_run_in_pod() {
   cluster_benchmark::_copy_out "${pod}" "${container}" "${result}" "${run_dir}"
 }
 
+# kubectl cp runs `tar cf - /tmp/kit/FILE` in the pod and writes that tar's stderr (GNU tar's "Removing leading
+# `/' from member names") to its own stdout (kubernetes/kubectl pkg/cmd/cp/cp.go: the exec's ErrOut is o.Out,
+# 1.20 to today), which goes to /dev/null here; kubectl's own errors stay on stderr.
 cluster_benchmark::_copy_out() {
   local pod="$1" container="$2" result="$3" run_dir="$4"
   local partial="${run_dir}/.${result}.partial"

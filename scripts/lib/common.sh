@@ -9,6 +9,28 @@
 set -o errexit -o nounset -o pipefail
 [[ -n "${KIT_TRACE:-}" ]] && set -o xtrace
 
+# kit::require_shell BASH_MAJOR BASH_MINOR: the scripts use bash 4.4 features (namerefs, mapfile -d, associative
+# arrays) and GNU timeout; macOS ships bash 3.2 and no timeout. Checked here, before any of them runs, so a Mac
+# user reads what to install instead of a syntax error halfway through a run. Homebrew's coreutils names it
+# gtimeout unless its gnubin folder is on PATH; the function below stands in for it then.
+kit::require_shell() {
+  local major="$1" minor="$2"
+  if ((major < 4 || (major == 4 && minor < 4))); then
+    printf 'error: bash 4.4 or newer is required, this is bash %s.%s; on macOS: brew install bash coreutils, then run the script again from a new terminal (Homebrew puts its bash first on PATH)\n' \
+      "${major}" "${minor}" >&2
+    exit 3
+  fi
+  if ! command -v timeout >/dev/null 2>&1; then
+    if command -v gtimeout >/dev/null 2>&1; then
+      timeout() { gtimeout "$@"; }
+    else
+      printf 'error: GNU timeout is not installed; on macOS: brew install coreutils (it installs it as gtimeout, which the kit finds)\n' >&2
+      exit 3
+    fi
+  fi
+}
+kit::require_shell "${BASH_VERSINFO[0]}" "${BASH_VERSINFO[1]}"
+
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck disable=SC2034 # used by the scripts that source this file
 readonly REPO_ROOT

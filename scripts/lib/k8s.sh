@@ -23,9 +23,13 @@ IMAGE_NAME="${IMAGE_NAME:-raybench-kit}"
 # Pod sizes of the RayCluster: default (2 workers x 2 CPUs / 4 GiB) or small (2 x 1 CPU / 2 GiB), from
 # scripts/lib/k8s_plan.py.
 CLUSTER_PROFILE="${CLUSTER_PROFILE:-default}"
-# The annotation on the RayCluster in which install-ray.sh records the image it applied (ref and image ID).
+# The annotations on the RayCluster in which install-ray.sh records the image it applied: its reference, and the
+# image ID the nodes' container runtime reported for it after the load (k8s::nodes_image_id). Not Docker's own
+# ID on this machine: with the containerd image store (Docker Desktop 4.34+, Docker Engine 29+) that is the
+# manifest or index digest, which no node reports. The key is new (an older install recorded Docker's ID under
+# raybench.kit/image-id), so an old record is never compared.
 # shellcheck disable=SC2034
-readonly K8S_IMAGE_ANNOTATION="raybench.kit/image" K8S_IMAGE_ID_ANNOTATION="raybench.kit/image-id"
+readonly K8S_IMAGE_ANNOTATION="raybench.kit/image" K8S_IMAGE_ID_ANNOTATION="raybench.kit/node-image-id"
 # Used by the scripts that source this file.
 # shellcheck disable=SC2034
 readonly K8S_HEAD_CONTAINER="ray-head" K8S_WORKER_CONTAINER="ray-worker"
@@ -44,10 +48,19 @@ k8s::require_cluster() {
     die "${EXIT_INFRA}" "cannot reach the Kubernetes cluster of context '${KUBE_CONTEXT}'; start it with scripts/setup-minikube.sh (or set KUBE_CONTEXT)"
 }
 
-# k8s::pinned_version PACKAGE: the '==' pin of PACKAGE in docker/requirements.txt (extras ignored).
+# k8s::pinned_version PACKAGE: the '==' version of PACKAGE in docker/requirements.txt or the laptop list it
+# includes (extras and environment markers ignored). TensorFlow is one version under two names, tensorflow-cpu
+# on Linux x86_64 and tensorflow elsewhere: `tensorflow` finds either.
 k8s::pinned_version() {
-  awk -F'==' -v want="$1" '{ name = $1; sub(/\[.*\]/, "", name) } name == want { print $2; exit }' \
-    "${REPO_ROOT}/docker/requirements.txt"
+  awk -v want="$1" '
+    BEGIN { want = tolower(want) }
+    /^[[:space:]]*(#|-|$)/ { next }
+    {
+      line = $0; sub(/;.*/, "", line); gsub(/[[:space:]]/, "", line); split(line, part, "==")
+      name = tolower(part[1]); sub(/\[.*\]/, "", name)
+      if (want == "tensorflow" && name == "tensorflow-cpu") name = "tensorflow"
+      if (name == want) { print part[2]; exit }
+    }' "${REPO_ROOT}/docker/requirements.txt" "${REPO_ROOT}/docker/requirements-laptop.txt"
 }
 
 # k8s::plan ARGS...: scripts/lib/k8s_plan.py (standard library only, so the system python3 runs it).
@@ -83,13 +96,62 @@ k8s::image_ref() {
   local tag="${IMAGE_TAG:-}" digest
   if [[ -z "${tag}" ]]; then
     digest="$({
-      cd "${REPO_ROOT}" && find docker/Dockerfile docker/Dockerfile.dockerignore docker/requirements.txt training \
+      cd "${REPO_ROOT}" && find docker/Dockerfile docker/Dockerfile.dockerignore docker/requirements.txt \
+        docker/requirements-laptop.txt training \
         -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
       printf 'BASE_IMAGE=%s\nPREFETCH_CIFAR10=%s\n' "$(k8s::base_image)" "${PREFETCH_CIFAR10:-1}"
     } | sha256sum | cut -c1-10)"
-    tag="ray$(k8s::pinned_version ray)-tf$(k8s::pinned_version tensorflow-cpu)-${digest}"
+    tag="ray$(k8s::pinned_version ray)-tf$(k8s::pinned_version tensorflow)-${digest}"
   fi
   printf '%s:%s\n' "${IMAGE_NAME}" "${tag}"
+}
+
+# k8s::profile_nodes: the nodes of MINIKUBE_PROFILE, one name a line.
+k8s::profile_nodes() {
+  minikube -p "${MINIKUBE_PROFILE}" node list </dev/null | awk '{ print $1 }'
+}
+
+# k8s::node_image_id NODE IMAGE: the ID NODE's container runtime gives IMAGE, as crictl reads it over the CRI
+# (the ID the kubelet puts in a pod's containerStatuses[].imageID); fails when the node lacks the image.
+# `minikube ssh` joins its arguments into one remote command and always asks for a terminal (libmachine's
+# NativeClient.Shell), hence the quotes for the remote shell, no standard input, and the ID picked out of the
+# output (a terminal ends lines in CR LF).
+k8s::node_image_id() {
+  local out
+  out="$(minikube -p "${MINIKUBE_PROFILE}" ssh -n "$1" -- \
+    sudo crictl inspecti -o go-template --template "'{{.status.id}}'" "$2" </dev/null 2>/dev/null)" || return 1
+  grep -o 'sha256:[0-9a-f]\{64\}' <<<"${out}" | tail -n 1 | grep .
+}
+
+# k8s::nodes_image_id IMAGE NODE...: the one image ID every NODE reports for IMAGE. Returns 1 (naming the nodes
+# on stderr) when a node lacks it, 2 when the nodes hold different images under that reference.
+k8s::nodes_image_id() {
+  local image="$1" node id first="" lacking=()
+  shift
+  for node in "$@"; do
+    if ! id="$(k8s::node_image_id "${node}" "${image}")"; then
+      lacking+=("${node}")
+    elif [[ -z "${first}" ]]; then
+      first="${id}"
+    elif [[ "${id}" != "${first}" ]]; then
+      printf 'nodes hold different images under %s: %s and %s\n' "${image}" "${first}" "${id}" >&2
+      return 2
+    fi
+  done
+  if ((${#lacking[@]} > 0)); then
+    printf 'node(s) without %s: %s\n' "${image}" "${lacking[*]}" >&2
+    return 1
+  fi
+  printf '%s\n' "${first}"
+}
+
+# k8s::remove_node_tarballs NODE: deletes the image tarballs of IMAGE_NAME that `minikube image load` leaves in
+# the node's /var/lib/minikube/images/ (machine.transferAndLoadImage copies each file there under its base name:
+# a cache file <name>_<tag>, or the loaded file's own name) and never removes; several GB each. Best effort.
+k8s::remove_node_tarballs() {
+  minikube -p "${MINIKUBE_PROFILE}" ssh -n "$1" -- \
+    "sudo find /var/lib/minikube/images -maxdepth 1 -type f -name '${IMAGE_NAME//\//_}_*' -delete" </dev/null >/dev/null 2>&1 ||
+    log::warn "could not remove the ${IMAGE_NAME} tarballs in node $1's /var/lib/minikube/images/"
 }
 
 k8s::_cluster_selector() { printf 'ray.io/cluster=%s' "${RAY_CLUSTER_NAME}"; }
@@ -213,8 +275,9 @@ k8s::cluster_pod_images() {
 
 # k8s::image_mismatch WANT_IMAGE WANT_ID: prints each running Ray pod that does not run the image install-ray.sh
 # applied: another image reference, or (when both IDs are known) another image ID. Prints nothing when all match.
-# A containerStatuses imageID is "docker://sha256:..." or "sha256:..." for a loaded image, and a registry
-# digest (name@sha256:...) for a pulled one, which cannot be compared with a local image ID.
+# WANT_ID is what the nodes reported (k8s::nodes_image_id), so both sides come from the same container runtime.
+# A containerStatuses imageID is "docker://sha256:..." (cri-dockerd, core/convert.go toPullableImageID) or
+# "sha256:..." for a loaded image, and a registry digest (name@sha256:...) for a pulled one, which is skipped.
 k8s::image_mismatch() {
   local want="$1" want_id="${2#sha256:}" pod image image_id
   while IFS=$'\t' read -r pod image image_id; do

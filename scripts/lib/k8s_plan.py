@@ -7,6 +7,8 @@ any virtualenv exists.
     python3 scripts/lib/k8s_plan.py render --profile small --image IMG --cluster-name N k8s/ray-cluster.yaml
     python3 scripts/lib/k8s_plan.py fit --profile default --nodes 2 --node-cpus 4 --node-memory-mib 8192 \
         --host-cpus 8 --host-memory-mib 16000                  # does the RayCluster fit these nodes?
+    python3 scripts/lib/k8s_plan.py defaults --profile small --nodes 2 --host-cpus 4 --host-memory-mib 7836
+                                                               # MINIKUBE_CPUS / MINIKUBE_MEMORY for these
     python3 scripts/lib/k8s_plan.py table                      # the small-machine table in the docs
     python3 scripts/lib/k8s_plan.py pending NS/POD NODES.json PODS.json   # what a Pending pod is short of
 
@@ -39,9 +41,12 @@ STORE = ("checkpoint-store", 250, 512)
 # controller-manager 200m, scheduler 100m, etcd 100m + 100Mi), CoreDNS (kubeadm's addon: 100m + 70Mi; minikube
 # runs one replica), metrics-server (minikube deploy/addons/metrics-server/metrics-server-deployment.yaml.tmpl:
 # 100m + 200Mi, which setup-minikube.sh enables) and kindnet, the CNI of a multi-node profile, on every node
-# (minikube pkg/minikube/cni/kindnet.go: 100m + 50Mi).
+# (minikube pkg/minikube/cni/kindnet.go: 100m + 50Mi). Beside them the KubeRay operator that install-ray.sh
+# installs: its chart (kuberay-operator 1.7.0 values.yaml, ../shared/reference/kuberay/) sets limits of 100m and
+# 512Mi and no requests, so Kubernetes makes the requests equal to the limits.
 CONTROL_PLANE_PODS = [("kube-apiserver", 250, 0), ("kube-controller-manager", 200, 0), ("kube-scheduler", 100, 0),
-                      ("etcd", 100, 100), ("coredns", 100, 70), ("metrics-server", 100, 200)]
+                      ("etcd", 100, 100), ("coredns", 100, 70), ("metrics-server", 100, 200),
+                      ("kuberay-operator", 100, 512)]
 EVERY_NODE_PODS = [("kindnet", 100, 50)]
 
 MEMORY_UNITS = {"": 1, "m": 10**-3, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
@@ -135,6 +140,27 @@ def needs(profile, nodes=2):
     mem_all = sum(totals(p)[1] for p in planned)
     return {"docker_cpus": math.ceil(cpu_all / 1000), "docker_gib": math.ceil(mem_all / 1024),
             "node_cpus": max(2, math.ceil(cpu_node / 1000)), "node_mib": max(2048, math.ceil(mem_node / 1024) * 1024)}
+
+
+# minikube's own floors (cmd/minikube/cmd/start_flags.go minimumCPUS 2, minUsableMem 1800 MiB, below which it
+# refuses to start) and the kit's (a small-profile worker pod asks 2 GiB).
+MIN_NODE_CPUS, MIN_NODE_MIB = 2, 2048
+
+
+def node_defaults(profile, nodes, host_cpus, host_memory_mib):
+    """(MINIKUBE_CPUS, MINIKUBE_MEMORY, lines saying why) for a new profile: what the busiest node's pods request
+    (needs()), capped by what Docker has. minikube refuses --cpus above Docker's NCPU (start.go validateCPUCount)
+    and the kit refuses a node above Docker's MemTotal; the caps of all nodes together may add up to more, since
+    each only limits one node's container and the scheduler places the pods by their requests (fit())."""
+    want = needs(profile, nodes)
+    cpus = max(MIN_NODE_CPUS, min(want["node_cpus"], host_cpus))
+    mib = max(MIN_NODE_MIB, min(want["node_mib"], host_memory_mib))
+    lines = [f"MINIKUBE_CPUS={cpus} and MINIKUBE_MEMORY={mib} chosen: CLUSTER_PROFILE={profile}'s busiest node "
+             f"requests {want['node_cpus']} CPUs / {want['node_mib']} MiB, Docker has {host_cpus} CPUs / "
+             f"{host_memory_mib} MiB"]
+    if cpus < want["node_cpus"] or mib < want["node_mib"]:
+        lines.append("  capped at what Docker has: the pods of the busiest node get less than they request")
+    return cpus, mib, lines
 
 
 def table():
@@ -241,6 +267,10 @@ def main(argv):
     p.add_argument("--profile", required=True)
     for flag in ("--nodes", "--node-cpus", "--node-memory-mib", "--host-cpus", "--host-memory-mib"):
         p.add_argument(flag, type=int, required=True)
+    p = sub.add_parser("defaults")
+    p.add_argument("--profile", required=True)
+    for flag in ("--nodes", "--host-cpus", "--host-memory-mib"):
+        p.add_argument(flag, type=int, required=True)
     sub.add_parser("table")
     p = sub.add_parser("pending")
     p.add_argument("pod", help="NAMESPACE/NAME")
@@ -266,6 +296,10 @@ def main(argv):
                         args.host_memory_mib)
         print("\n".join(lines))
         return 0 if ok else 1
+    elif args.command == "defaults":
+        cpus, mib, lines = node_defaults(profile, args.nodes, args.host_cpus, args.host_memory_mib)
+        print(f"{cpus} {mib}")
+        print("\n".join(lines))
     elif args.command == "table":
         print(table())
     else:

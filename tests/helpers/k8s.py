@@ -261,6 +261,58 @@ def canned_kubectl_jsonpath_on_empty_list(template):
                    f'bounds: index {wanted}, length 0. Printing more information for debugging the template:\n')
 
 
+def canned_kubectl_exec_exit(code):
+    """(exit code, stdout, stderr) of `kubectl exec POD -- CMD` when CMD exits `code` (> 0) without output: client-go
+    tools/remotecommand (v4 error decoder) returns exec.CodeExitError "command terminated with exit code N", and
+    kubectl's checkErr (pkg/cmd/util/helpers.go, case utilexec.ExitError) prints it and exits with that code."""
+    return code, "", f"command terminated with exit code {code}\n"
+
+
+def canned_kubectl_cp_from_pod_stdout(path):
+    """What `kubectl cp POD:PATH DEST` writes to its own stdout for an absolute PATH: it runs `tar cf - PATH` in the
+    pod with the exec's ErrOut set to kubectl's Out (kubernetes/kubectl pkg/cmd/cp/cp.go TarPipe.initReadFrom, and
+    copyFromPod back to 1.20), so GNU tar's warning about the leading '/' lands on stdout, not stderr."""
+    return "tar: Removing leading `/' from member names\n" if path.startswith("/") else ""
+
+
+# docker: the CLI's `docker info --format '{{.Field}}'` executes the template on the daemon's system.Info (docker/cli
+# cli/command/system/info.go; moby api/types/system/info.go): NCPU an int, MemTotal an int64 of bytes, Architecture
+# the daemon host's `uname -m` (platform.Architecture), which is the Linux VM's "aarch64" under Docker Desktop on
+# Apple Silicon. Docker Desktop's default memory is half the host's; the issue quotes 8,217,473,024 bytes
+# (7,836 MiB) and 4 CPUs for a 16 GB Mac.
+DOCKER_DESKTOP_16GB = {"NCPU": 4, "MemTotal": 8217473024, "Architecture": "aarch64"}
+
+
+def canned_docker_info(ncpu, mem_total, architecture="x86_64"):
+    """{template field: stdout} of `docker info --format {{.FIELD}}` (the template's value and a newline)."""
+    return {"NCPU": str(ncpu), "MemTotal": str(mem_total), "Architecture": architecture}
+
+
+def canned_docker_image_id(store):
+    """`docker image inspect --format {{.Id}}` of a freshly built single-platform image. With the classic store
+    (overlay2) .Id is the digest of the image's config; with the containerd image store (Docker Desktop 4.34+,
+    Docker Engine 29+ fresh installs) it is the digest of the image's index or manifest, the target descriptor of
+    the containerd image (docker/cli#5526; moby's c8d image inspect, e.g. moby/moby#46244, whose Id equals the
+    RepoDigest). Returns (docker's .Id, the config digest the nodes report for the same image)."""
+    config = "sha256:" + "c0" * 32
+    if store == "overlay2":
+        return config, config
+    if store == "containerd":
+        return "sha256:" + "1d" * 32, config
+    raise ValueError(store)
+
+
+def canned_minikube_ssh_crictl_image_id(image_id):
+    """stdout of `minikube ssh -n NODE -- sudo crictl inspecti -o go-template --template '{{.status.id}}' IMAGE` for
+    a node that has IMAGE. crictl (kubernetes-sigs/cri-tools cmd/crictl/image.go inspecti, util.go
+    outputStatusData) runs the template on {"status": <the CRI Image>}; cri-dockerd fills Image.Id with the node
+    Docker's image ID (core/convert.go imageInspectToRuntimeAPIImage), the config digest with the nodes' overlay2
+    store, and the kubelet's containerStatuses[].imageID is that ID as docker://ID (toPullableImageID) for an image
+    without repo digests, as a loaded one is. minikube's ssh always asks for a terminal (libmachine ssh
+    NativeClient.Shell: RequestPty), so the line ends in CR LF."""
+    return f"{image_id}\r\n"
+
+
 # --- real-kubectl cross-check -------------------------------------------------------------------------------------
 #
 # How a failure of the real kubectl against UNREACHABLE_SERVER is judged (kubectl 1.37.1; sources read at

@@ -121,3 +121,30 @@ def test_gpu_challenge_says_what_the_gpu_path_needs():
 def test_kill_demo_docs_say_force():
     text = (REPO_ROOT / "docs" / "EXERCISE.md").read_text()
     assert "--grace-period=0 --force" in text and "(grace period 0s)" not in text
+
+
+def test_the_kuberay_operator_pod_is_planned_with_its_charts_requests():
+    """Issue 20: the operator install-ray.sh installs asks 100m / 512Mi (its chart sets limits only, so the
+    requests equal them); leaving it out made the small profile's first node look 0.5 GiB emptier than it is."""
+    values_file = REPO_ROOT.parent / "shared" / "reference" / "kuberay" / "kuberay-operator-values.yaml"
+    if not values_file.is_file():
+        pytest.skip(f"KubeRay chart reference not found at {values_file}")
+    resources = yaml.safe_load(values_file.read_text())["resources"]
+    assert "requests" not in resources or not resources["requests"]
+    want = ("kuberay-operator", k8s_plan.cpu_millis(resources["limits"]["cpu"]),
+            k8s_plan.memory_mib(resources["limits"]["memory"]))
+    assert want in k8s_plan.plan_nodes("small", 2)[0]
+    _, lines = k8s_plan.fit("small", 2, 3, 5120, 4, 7836)
+    assert lines[0].endswith("requests 2.8 CPUs, 4.9 GiB")
+
+
+@pytest.mark.parametrize("profile,host,chosen,capped", [
+    ("small", (4, 7836), (3, 5120), False),     # Docker Desktop's default on a 16 GB Mac
+    ("default", (8, 32768), (5, 8192), False),  # an 8-core / 32 GB laptop: at least the fit minimum
+    ("default", (4, 7836), (4, 7836), True),    # too small for the default profile: capped, and said
+    ("small", (1, 1500), (2, 2048), True),      # below minikube's floors: the floors (the script then refuses)
+])
+def test_node_defaults_are_the_profiles_needs_capped_by_docker(profile, host, chosen, capped):
+    cpus, mib, lines = k8s_plan.node_defaults(profile, 2, *host)
+    assert (cpus, mib) == chosen
+    assert any("capped" in line for line in lines) == capped

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from tests.helpers.k8s import REPO_ROOT, StubWorld, assert_one_line_error, real_tool_visible
+from tests.helpers.k8s import (DOCKER_DESKTOP_16GB, REPO_ROOT, StubWorld, assert_one_line_error,
+                                canned_docker_image_id, canned_docker_info, canned_kubectl_exec_exit,
+                                canned_minikube_ssh_crictl_image_id, real_tool_visible)
 
 SCRIPTS = ["scripts/setup-minikube.sh", "scripts/install-ray.sh", "scripts/cleanup.sh",
            "scripts/kill-worker-pod.sh", "docker/build-and-push.sh"]
@@ -20,6 +22,8 @@ LIBS = ["scripts/lib/k8s.sh", "scripts/lib/cluster_benchmark.sh"]
 HEAD = "raybench-head-abcde"
 WORKERS = ["raybench-workers-worker-aaaaa", "raybench-workers-worker-bbbbb"]
 NODES = "raybench\t192.168.49.2\nraybench-m02\t192.168.49.3"
+# The image ID the nodes report for the kit's image (a config digest, as cri-dockerd gives it).
+NODE_IMAGE_ID = canned_docker_image_id("overlay2")[1]
 
 
 @pytest.fixture
@@ -47,7 +51,7 @@ def pods_run(world, image, image_id="", pods=None):
 
 def applied_image(world, image, image_id=""):
     """The RayCluster records `image` as the one install-ray.sh applied."""
-    world.on("kubectl", "*get raycluster raybench*kit/image-id}*", 0, image_id)
+    world.on("kubectl", "*get raycluster raybench*kit/node-image-id}*", 0, image_id)
     world.on("kubectl", "*get raycluster raybench*kit/image}*", 0, image)
     return world
 
@@ -89,9 +93,16 @@ def test_unknown_argument_is_bad_input(world, script):
 
 # --- setup-minikube.sh -------------------------------------------------------------------------------------
 
-def docker_host(world, cpus=8, mem_bytes=32 * 1024**3):
-    world.on("docker", "info --format {{.NCPU}}", 0, str(cpus))
-    world.on("docker", "info --format {{.MemTotal}}", 0, str(mem_bytes))
+def docker_host(world, cpus=8, mem_bytes=32 * 1024**3, architecture="x86_64"):
+    for field, value in canned_docker_info(cpus, mem_bytes, architecture).items():
+        world.on("docker", f"info --format {{{{.{field}}}}}", 0, value)
+    return world
+
+
+def nodes_have_image(world, image_id=NODE_IMAGE_ID):
+    """Both nodes of the profile report the kit's image (crictl through minikube ssh) with `image_id`."""
+    world.on("minikube", "*node list", 0, NODES)
+    world.on("minikube", "*ssh*crictl inspecti*", 0, canned_minikube_ssh_crictl_image_id(image_id), raw=True)
     return world
 
 
@@ -129,7 +140,8 @@ def test_setup_with_stopped_docker_daemon_stops_before_minikube(world):
 
 def test_setup_refuses_a_node_larger_than_docker_memory(world):
     docker_host(world, mem_bytes=6 * 1024**3)
-    assert_one_line_error(world.run_script("scripts/setup-minikube.sh"), 3, "MINIKUBE_MEMORY=8192", "6144 MiB")
+    assert_one_line_error(world.run_script("scripts/setup-minikube.sh", MINIKUBE_MEMORY=8192), 3,
+                          "MINIKUBE_MEMORY=8192", "6144 MiB")
     assert world.calls("minikube") == []
 
 
@@ -146,9 +158,10 @@ def test_setup_creates_the_profile_and_checks_pods_reach_across_nodes(world):
     assert "not found" not in result.stdout + result.stderr  # minikube's message is never read as a state
     start = world.called_with("minikube", "start")
     assert len(start) == 1
-    for words in (["--profile", "raybench"], ["--nodes", "2"], ["--cpus", "4"], ["--memory", "8192"]):
+    # An 8-CPU / 32 GiB Docker: the default profile's busiest node needs 5 CPUs and 8 GiB (k8s_plan.needs).
+    for words in (["--profile", "raybench"], ["--nodes", "2"], ["--cpus", "5"], ["--memory", "8192"]):
         assert words[1] == start[0][start[0].index(words[0]) + 1]
-    assert "--driver=docker" in start[0]
+    assert "--driver=docker" in start[0] and "--container-runtime=docker" in start[0]
     assert world.called_with("minikube", "addons", "enable", "metrics-server")
     manifests = world.stdin_text()
     assert "nodeName: raybench\n" in manifests and "nodeName: raybench-m02\n" in manifests
@@ -192,19 +205,48 @@ def test_setup_fails_clearly_when_pods_cannot_reach_each_other(world):
 
 def test_build_builds_loads_and_verifies_each_node_when_a_node_lacks_the_image(world):
     world.on("minikube", "*node list", 0, NODES)
-    world.on("minikube", "*ssh*crictl*", 1)  # no node has it, before or after the load
+    world.on("minikube", "*ssh*crictl*", *canned_kubectl_exec_exit(1))  # no node has it, before or after the load
     result = world.run_script("docker/build-and-push.sh")
     assert_one_line_error(result, 4, "still lacks")
+    assert "raybench raybench-m02" in result.stderr  # which nodes
     build = world.called_with("docker", "build")
     assert len(build) == 1
     assert "BASE_IMAGE=rayproject/ray:2.60.0-py311-cpu" in build[0]
     tag = build[0][build[0].index("--tag") + 1]
     assert tag.startswith("raybench-kit:ray2.60.0-tf2.21.0-") and not tag.endswith(":latest")
-    assert world.called_with("minikube", "image", "load", tag)
+
+
+def test_build_loads_the_image_from_a_saved_file_not_through_minikubes_memory(world):
+    """Issue 20 item 4: `minikube image load IMAGE` buffers the whole image (minikube#17785); a file streams."""
+    nodes_have_image(world)
+    result = world.run_script("docker/build-and-push.sh", FORCE_BUILD=1)
+    assert result.returncode == 0, result.stderr
+    tag = world.called_with("docker", "build")[0][world.called_with("docker", "build")[0].index("--tag") + 1]
+    (save,) = world.called_with("docker", "save")
+    tarball = save[save.index("-o") + 1]
+    assert save[-1] == tag and tarball.endswith(tag.replace(":", "_") + ".tar")
+    (load,) = world.called_with("minikube", "image", "load")
+    assert load[-1] == tarball and tag not in load
+    calls = world.calls()
+    assert calls.index(save) < calls.index(load)
+    # The copy minikube leaves in each node's /var/lib/minikube/images/ goes right after the load.
+    removals = [c for c in world.called_with("minikube", "ssh") if any("/var/lib/minikube/images" in a for a in c)]
+    assert {c[c.index("-n") + 1] for c in removals} == {"raybench", "raybench-m02"}
+    assert all("-name 'raybench-kit_*' -delete" in c[-1] for c in removals)
+
+
+def test_build_refuses_nodes_that_hold_different_images_under_the_tag(world):
+    world.on("minikube", "*node list", 0, NODES)
+    world.on("minikube", "*ssh -n raybench-m02*crictl inspecti*", 0,
+             canned_minikube_ssh_crictl_image_id("sha256:" + "ee" * 32), raw=True)
+    nodes_have_image(world)
+    result = world.run_script("docker/build-and-push.sh", FORCE_BUILD=1)
+    assert_one_line_error(result, 4, "different images")
+    assert "ee" * 32 in result.stderr and NODE_IMAGE_ID in result.stderr
 
 
 def test_build_is_skipped_when_every_node_has_the_image(world):
-    world.on("minikube", "*node list", 0, NODES)
+    nodes_have_image(world)
     result = world.run_script("docker/build-and-push.sh")
     assert result.returncode == 0, result.stderr
     assert world.called_with("docker", "build") == []
@@ -221,7 +263,7 @@ def test_build_refuses_latest(world):
 
 def install_world(world, provisioned="True"):
     ray_cluster_running(world)
-    world.on("minikube", "*node list", 0, NODES)
+    nodes_have_image(world)
     world.on("kubectl", "*get raycluster raybench*", 0, provisioned)
     return world
 
@@ -356,15 +398,29 @@ def test_install_applies_recreate_and_waits_until_every_pod_runs_the_new_image(w
     assert annotate and f"raybench.kit/image={new}" in annotate[0]
 
 
-def test_install_records_the_image_and_finishes_once_the_pods_run_it(world):
+@pytest.mark.parametrize("store", ["overlay2", "containerd"])
+def test_install_records_the_nodes_image_id_and_finishes_once_the_pods_run_it(world, store):
+    """Issue 20 item 2: with the containerd image store Docker's .Id is the index digest, which no node reports;
+    the install waited its full timeout with every pod Running. The ID recorded is the nodes' own."""
+    docker_id, node_id = canned_docker_image_id(store)
     install_world(world)
-    world.on("docker", "image inspect*", 0, "sha256:" + "ab" * 32)
-    world.rules = [r for r in world.rules if "imageID" not in r[1]]
-    pods_run(world, image_ref(world), "docker://sha256:" + "ab" * 32)
-    result = world.run_script("scripts/install-ray.sh")
+    world.on("docker", "image inspect*", 0, docker_id)
+    world.rules = [r for r in world.rules if "imageID" not in r[1] and "crictl" not in r[1]]
+    nodes_have_image(world, node_id)
+    pods_run(world, image_ref(world), "docker://" + node_id)
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=5)
     assert result.returncode == 0, result.stderr
     annotate = world.called_with("kubectl", "annotate", "raycluster", "raybench")
-    assert "raybench.kit/image-id=sha256:" + "ab" * 32 in annotate[0]
+    assert "raybench.kit/node-image-id=" + node_id in annotate[0]
+    assert world.called_with("docker", "image", "inspect") == []
+
+
+def test_install_stops_when_the_nodes_disagree_on_the_image(world):
+    install_world(world)
+    world.rules.insert(0, ("minikube", "*ssh -n raybench-m02*crictl inspecti*", "0",
+                           canned_minikube_ssh_crictl_image_id("sha256:" + "ee" * 32), "", True))
+    result = world.run_script("scripts/install-ray.sh", CLUSTER_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, "do not all hold one image", "FORCE_BUILD=1")
 
 
 def test_install_small_profile_applies_smaller_pods_and_expects_their_cpus(world):
@@ -541,7 +597,7 @@ def test_benchmark_refuses_pods_that_run_another_image_than_install_applied(worl
 def test_benchmark_refuses_pods_whose_image_id_differs(world, tmp_path):
     benchmark_world(world)
     image = image_ref(world)
-    world.rules = [r for r in world.rules if "imageID" not in r[1] and "kit/image" not in r[1]]
+    world.rules = [r for r in world.rules if "imageID" not in r[1] and "kit/" not in r[1]]
     applied_image(world, image, "sha256:" + "ab" * 32)
     pods_run(world, image, "docker://sha256:" + "cd" * 32)
     result = world.run_bash(RUN, str(tmp_path / "run"))
@@ -756,6 +812,7 @@ def test_build_context_holds_only_what_the_image_needs(world):
     world.run_script("docker/build-and-push.sh")
     files = listing.read_text().split()
     assert "./docker/Dockerfile" in files and "./docker/requirements.txt" in files and "./.dockerignore" in files
+    assert "./docker/requirements-laptop.txt" in files  # requirements.txt includes it
     assert all(f.startswith(("./training/", "./docker/", "./.dockerignore")) for f in files), files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or ".venv" in f]
     build = world.called_with("docker", "build")[0]
@@ -808,3 +865,124 @@ def test_quick_cluster_run_reads_the_pods_cpus_and_carries_the_quick_recipe(worl
     assert ray_run[ray_run.index("--batch-size-mode") + 1] == "global"
     assert ray_run[ray_run.index("--cpus-per-worker") + 1] == "2", "one worker pod's CPUs, read from the pod"
     assert json.loads((results / "comparison.json").read_text())["comparison"]["num_workers"] == 2
+
+
+# --- issue 20: the laptops users have (Apple Silicon, a fresh Docker, 16 GB) ----------------------------------
+
+def test_small_profile_on_a_16gb_macs_docker_reaches_minikube_start_with_sizes_docker_has(world):
+    """Done when: Docker Desktop's default on a 16 GB Mac (4 CPUs, 7,836 MiB) used to stop setup at once with
+    'MINIKUBE_MEMORY=8192 MiB but Docker has only 7836 MiB', also with the small profile the docs advise."""
+    desktop = DOCKER_DESKTOP_16GB
+    docker_host(world, desktop["NCPU"], desktop["MemTotal"], desktop["Architecture"])
+    world.minikube_profile("missing")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh", CLUSTER_PROFILE="small")
+    assert result.returncode == 0, result.stderr
+    (start,) = world.called_with("minikube", "start")
+    cpus, memory = int(start[start.index("--cpus") + 1]), int(start[start.index("--memory") + 1])
+    assert 2 <= cpus <= 4 and 2048 <= memory <= 7836, (cpus, memory)
+    assert (cpus, memory) == (3, 5120)  # the small profile's busiest node: head, store, a worker, control plane
+    assert "--container-runtime=docker" in start
+    assert "MINIKUBE_CPUS=3 and MINIKUBE_MEMORY=5120 chosen" in result.stdout and "7836 MiB" in result.stdout
+
+
+def test_default_profile_on_an_8_core_32gb_docker_gets_at_least_its_fit_minimum(world):
+    from scripts.lib import k8s_plan
+
+    setup_succeeds(world, "missing")
+    (start,) = world.called_with("minikube", "start")
+    need = k8s_plan.needs("default")
+    assert int(start[start.index("--cpus") + 1]) >= need["node_cpus"] > 4  # 4 was the old default
+    assert int(start[start.index("--memory") + 1]) >= need["node_mib"]
+
+
+def test_set_sizes_are_kept_and_not_replaced_by_the_chosen_ones(world):
+    docker_host(world)
+    world.minikube_profile("missing")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh", MINIKUBE_CPUS=2, MINIKUBE_MEMORY=4096)
+    assert result.returncode == 0, result.stderr
+    (start,) = world.called_with("minikube", "start")
+    assert start[start.index("--cpus") + 1] == "2" and start[start.index("--memory") + 1] == "4096"
+    assert "chosen" not in result.stdout
+
+
+def test_network_check_also_goes_through_a_services_dns_name(world):
+    """Ray's workers reach the head through its Service's DNS name: CoreDNS and kube-proxy must work too."""
+    setup_succeeds(world, "running")
+    manifests = world.stdin_text()
+    assert "kind: Service" in manifests and "app.kubernetes.io/name: netcheck-server" in manifests
+    assert "http://server.raybench-netcheck.svc.cluster.local:8080/ok" in manifests
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(manifests.replace("\napiVersion:", "\n---\napiVersion:")) if d]
+    service = [d for d in docs if d["kind"] == "Service"]
+    server = [d for d in docs if d["kind"] == "Pod" and d["metadata"]["name"] == "server"]
+    assert len(service) == 1 and len(server) == 1
+    assert service[0]["spec"]["selector"].items() <= server[0]["metadata"]["labels"].items()
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33.0", strict=True)
+
+
+def test_network_check_names_the_service_dns_when_only_that_fails(world):
+    docker_host(world)
+    world.minikube_profile("running")
+    world.on("kubectl", "*get pod client -o jsonpath={.status.phase}", 0, "Failed")
+    world.on("kubectl", "*get pod client*terminated.exitCode*", 0, "3")
+    healthy_nodes(world)
+    result = world.run_script("scripts/setup-minikube.sh", NODE_READY_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, "by its IP but not through the Service name",
+                          "server.raybench-netcheck.svc.cluster.local")
+
+
+def test_kill_worker_waits_for_ray_train_and_spares_the_baselines_pod(world):
+    """Issue 20 item 5: started beside run-benchmark.sh, the first worker pod runs the baseline for minutes;
+    the pod deleted must run a Ray Train worker (ray::RayTrainWorker)."""
+    ray_cluster_running(world)
+    world.on("kubectl", f"*exec {WORKERS[0]} *?R?ayTrainWorker*", *canned_kubectl_exec_exit(1))
+    result = world.run_script("scripts/kill-worker-pod.sh", WAIT_FOR_REPLACEMENT=0)
+    assert result.returncode == 0, result.stderr
+    (deleted,) = world.called_with("kubectl", "delete", "pod")
+    assert WORKERS[1] in deleted and WORKERS[0] not in deleted
+    assert f"Deleting {WORKERS[1]}: it runs a Ray Train worker" in result.stdout
+    probe = [c for c in world.called_with("kubectl", "exec") if any("ayTrainWorker" in a for a in c)][0]
+    assert "ray::[R]ayTrainWorker" in probe[-1]  # never matches grep's own command line
+
+
+def test_kill_worker_gives_up_when_ray_train_never_starts(world):
+    ray_cluster_running(world)
+    world.on("kubectl", "*exec *?R?ayTrainWorker*", *canned_kubectl_exec_exit(1))
+    result = world.run_script("scripts/kill-worker-pod.sh", RAY_TRAIN_TIMEOUT_S=1)
+    assert_one_line_error(result, 4, "RAY_TRAIN_TIMEOUT_S=1", "WORKER_POD")
+    assert world.called_with("kubectl", "delete") == []
+
+
+def test_benchmark_refuses_use_gpu_true_in_any_case_without_gpu_pods(world, tmp_path):
+    """The settings table reads USE_GPU=True as on; the GPU-pod check must too."""
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"), USE_GPU="True")
+    assert_one_line_error(result, 2, "nvidia.com/gpu")
+    assert [c for c in world.calls("kubectl") if "timeout" in c] == []
+
+
+def test_benchmark_output_has_no_tar_warning_from_kubectl_cp(world, tmp_path):
+    """kubectl cp writes the pod's tar warning on its stdout, which the copy discards (a guard: it held before)."""
+    benchmark_world(world)
+    result = world.run_bash(RUN, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert world.called_with("kubectl", "cp")
+    assert "Removing leading" not in result.stdout + result.stderr
+
+
+def test_cleanup_images_removes_the_node_side_tarballs(world):
+    """`minikube image load` leaves a tarball per tag in each node's /var/lib/minikube/images/
+    (pkg/minikube/machine/cache_images.go loadRoot) and never removes it."""
+    reachable(world)
+    world.helm_release_missing()
+    world.on("minikube", "*node list", 0, NODES)
+    result = world.run_script("scripts/cleanup.sh", "--images")
+    assert result.returncode == 0, result.stderr
+    removals = [c for c in world.called_with("minikube", "ssh") if any("/var/lib/minikube/images" in a for a in c)]
+    assert {c[c.index("-n") + 1] for c in removals} == {"raybench", "raybench-m02"}
+    assert all("-name 'raybench-kit_*' -delete" in c[-1] for c in removals)

@@ -9,7 +9,8 @@
 # stderr are printed byte for byte after printf %b (k8s_helpers.py escapes them and adds the `=` so that an
 # empty field is not swallowed by `read`); the first rule whose glob matches the space-joined arguments wins;
 # no match means exit 0 and no output.
-# `kubectl ... cp POD:/dir/NAME DEST` copies $STUB_CP_DIR/NAME to DEST and fails like kubectl when it is absent.
+# `kubectl ... cp POD:/dir/NAME DEST` copies $STUB_CP_DIR/NAME to DEST (printing, on stdout, the warning of the
+# pod's tar as kubectl does) and fails like kubectl when it is absent.
 #
 # Real-kubectl cross-check: when $STUB_REAL_KUBECTL names a real kubectl, every kubectl call is also handed to
 # it (same arguments, same standard input) with a kubeconfig of its own whose one cluster is an unreachable
@@ -106,6 +107,9 @@ if [[ "${stub_tool}" == "kubectl" && " ${stub_args} " == *" cp "* ]]; then
   stub_dest="${*: -1}"
   if [[ -n "${STUB_CP_DIR:-}" && -f "${STUB_CP_DIR}/${stub_src##*/}" ]]; then
     cp "${STUB_CP_DIR}/${stub_src##*/}" "${stub_dest}"
+    # The pod's `tar cf - /abs/path` warns, and kubectl passes the pod's stderr to its stdout (kubernetes/kubectl
+    # pkg/cmd/cp/cp.go TarPipe.initReadFrom: ErrOut is o.Out; k8s_helpers.canned_kubectl_cp_from_pod_stdout).
+    [[ "${stub_src#*:}" != /* ]] || printf '%s\n' "tar: Removing leading \`/' from member names"
     exit 0
   fi
   printf 'error: %s: No such file or directory\n' "${stub_src}" >&2
