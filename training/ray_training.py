@@ -103,7 +103,8 @@ def check_capacity(config, shape):
 
 
 class Progress:
-    """Drains the workers' queue on a thread while trainer.fit() blocks, printing one line per epoch."""
+    """Drains the workers' queue on a thread while trainer.fit() blocks, printing one line per epoch and rank 0's
+    in-epoch progress lines."""
 
     def __init__(self, queue, config):
         self.queue, self.epochs = queue, config.epochs
@@ -139,9 +140,13 @@ class Progress:
 
     def handle(self, message):
         from training.core.fitting import format_progress
+        from training.core.step_progress import format_step_progress
 
-        self.messages.append(message)
         kind = message["type"]
+        if kind == "step_progress":  # a passing view: printed, never part of the results
+            print(format_step_progress(self.label, message), flush=True)
+            return
+        self.messages.append(message)
         if kind == "epoch":
             elapsed = sum(m["seconds"] for m in self.messages if m["type"] == "epoch")
             line = format_progress(self.label, message, self.epochs, elapsed)
