@@ -345,7 +345,8 @@ def train_loop_per_worker(config):
                   "restored_from": restored["path"] if restored else None,
                   "skipped_checkpoints": restored["skipped"] if restored else [], **info})
 
-    recorder = epoch_recorder(run.epochs, initial_epoch=start_epoch, ticker=step_ticker(run, rank, world, shards, queue))
+    ticker = step_ticker(run, rank, world, shards, queue)
+    recorder = epoch_recorder(run.epochs, initial_epoch=start_epoch, ticker=ticker)
     epoch_end = EpochEnd(model, recorder, history, loop if rank == 0 else None, queue, rank, run.storage_dir,
                          FailureInjector(run, rank, world, shards.steps, queue), facts["pinned_cpus"])
     callbacks = standard_callbacks(run.early_stopping_patience) + [recorder, epoch_end.keras_callback(tf)]
