@@ -108,10 +108,15 @@ local_cluster::start() {
   local ray_tmp
   ray_tmp="$(mktemp -d /tmp/kit-ray-tmp.XXXXXX)"
   echo "${ray_tmp}" >"${state_dir}/ray_tmp"
-  log::info "Starting a local Ray cluster: 1 head (no training) + ${workers} worker node(s) x ${cpus} CPU"
-  local dashboard_args
+  local dashboard_args head_path="${PYTHONPATH:-}"
   mapfile -t dashboard_args < <(local_cluster::_dashboard_args)
-  local_cluster::_start_node "${state_dir}" head 0 "" --head --num-cpus=0 --node-ip-address=127.0.0.1 \
+  if local_cluster::_dashboard_on; then
+    venv::ensure_dashboard
+    # The head alone sees the dashboard's packages; the worker nodes' agents stay minimal (venv.sh says why).
+    head_path="$(venv::dashboard_dir)${head_path:+:${head_path}}"
+  fi
+  log::info "Starting a local Ray cluster: 1 head (no training) + ${workers} worker node(s) x ${cpus} CPU"
+  PYTHONPATH="${head_path}" local_cluster::_start_node "${state_dir}" head 0 "" --head --num-cpus=0 --node-ip-address=127.0.0.1 \
     --port="${LOCAL_RAY_PORT}" --ray-client-server-port="$((LOCAL_RAY_PORT + 1))" \
     "${dashboard_args[@]}" --temp-dir="${ray_tmp}" ||
     die "${EXIT_INFRA}" "the Ray head node did not start; its log is ${state_dir}/head.log"

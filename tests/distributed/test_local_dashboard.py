@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers.cluster import LIB, start_cluster, stop_cluster
 
-PORT, DASHBOARD_PORT = 6690, 8365
+PORT, DASHBOARD_PORT = 6750, 8375  # clear of the other tests' clusters and of a dashboard of your own
 LOOPBACK = ("127.", "[::1]", "::1")
 
 

@@ -5,7 +5,8 @@ import subprocess
 
 from tests.helpers.common import REPO_ROOT
 
-LIB = f"source {REPO_ROOT}/scripts/lib/common.sh; source {REPO_ROOT}/scripts/lib/local_cluster.sh"
+LIB = (f"source {REPO_ROOT}/scripts/lib/common.sh; source {REPO_ROOT}/scripts/lib/venv.sh; "
+       f"source {REPO_ROOT}/scripts/lib/local_cluster.sh")
 
 
 def start_cluster(state_dir, workers, cpus, port, pin_cpus=False, messages=None, **settings):
