@@ -164,6 +164,8 @@ class Progress:
             if message.get("checkpointed"):
                 line += f"  checkpoint {message['checkpoint_seconds']:.2f}s"
             self.say(line)
+            if message["epoch"] == self.epochs:  # what comes next takes a while and reports only at its end
+                self.say(f"[{self.label}] scoring the test set: each worker its share")
         elif kind == "worker" and message["rank"] == 0 and message["resumed_from_epoch"]:
             self.say(f"[{self.label}] worker group restarted: resuming after epoch {message['resumed_from_epoch']} "
                      f"from {message['restored_from']}")

@@ -66,9 +66,18 @@ def test_the_driver_speaks_while_the_workers_start_then_prints_rank_0s_progress(
     assert len(lines()) == count, "once rank 0 fits, the start-up notice stops (rank 0's own lines take over)"
 
     channel.put({"type": "step_progress", **snapshot(1, 2, 5, 10, 5.0, 64)})
+    for epoch in (1, 2):
+        channel.put({"type": "epoch", "epoch": epoch, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.0,
+                     "val_accuracy": 0.5, "seconds": 10.0, "checkpointed": False})
     progress.finish()
-    assert lines()[-1] == "[ray 2w] epoch 1/2  step 5/10 50%  64 images/s  ~5s left, run ~15s"
-    assert [m["type"] for m in progress.messages] == ["worker", "fit_started"], "progress lines are no results"
+    assert lines()[-4:] == ["[ray 2w] epoch 1/2  step 5/10 50%  64 images/s  ~5s left, run ~15s",
+                            "[ray 2w] epoch 1/2  loss 1.0000  acc 0.5000  val_loss 1.0000  val_acc 0.5000  10.0s  "
+                            "~10s left",
+                            "[ray 2w] epoch 2/2  loss 1.0000  acc 0.5000  val_loss 1.0000  val_acc 0.5000  10.0s  "
+                            "~0s left",
+                            "[ray 2w] scoring the test set: each worker its share"]
+    assert [m["type"] for m in progress.messages] == ["worker", "fit_started", "epoch", "epoch"], \
+        "progress lines are no results"
 
 
 def test_a_restarted_group_is_announced_again_and_zero_turns_it_off():
