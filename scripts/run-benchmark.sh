@@ -148,6 +148,8 @@ main() {
     return
   fi
   [[ "${TARGET}" == local ]] && check_local_capacity
+  # On a terminal the progress line is redrawn in place every second; a pipe or a log gets the table's interval.
+  console::choose_progress_interval
   RUN_ID="$(date -u +%Y%m%d-%H%M%S)-$$"
   RUN_DIR="${RESULTS_DIR}/runs/${RUN_ID}"
   mkdir -p "${RUN_DIR}"

@@ -38,6 +38,7 @@ def main(argv=None):
     from training.core.fitting import epoch_recorder, first_epoch_excess, format_progress, run_fit, standard_callbacks
     from training.core.model import build_model
     from training.core.results import environment_info, make_result, write_results
+    from training.core.step_progress import StepTicker, format_step_progress, print_line
 
     try:
         ds = data.load_dataset(args.dataset, args.data_dir, args.train_samples, args.test_samples,
@@ -55,14 +56,20 @@ def main(argv=None):
     train_ds = data.make_tf_dataset(ds.x_train, ds.y_train, args.batch_size, shuffle_seed=args.seed,
                                     drop_remainder=True)
     val_ds = data.make_tf_dataset(ds.x_val, ds.y_val, args.batch_size)
+    ticker = None
+    if args.progress_interval:
+        ticker = StepTicker(lambda state: print_line(format_step_progress("baseline", state)), args.progress_interval,
+                            steps, args.batch_size)
     recorder = epoch_recorder(
-        args.epochs, on_epoch=lambda rec, elapsed: print(format_progress("baseline", rec, args.epochs, elapsed),
-                                                         flush=True))
+        args.epochs, on_epoch=lambda rec, elapsed: print_line(format_progress("baseline", rec, args.epochs, elapsed)),
+        ticker=ticker)
     fit_called = time.time()
     training_time = run_fit(model, train_ds, val_ds, args.epochs,
                             [recorder] + standard_callbacks(args.early_stopping_patience))
     fit_ended = fit_called + training_time
 
+    # Scoring 10,000 CIFAR-10 images takes a laptop CPU tens of seconds: say so, or the console falls silent.
+    print_line(f"[baseline] scoring the test set: {sizes['test']} images")
     evaluation = summarize_counts(evaluate_counts(model, ds.x_test, ds.y_test, data.NUM_CLASSES), ds.class_names)
     config = {
         "epochs": args.epochs,

@@ -106,12 +106,15 @@ def check_capacity(config, shape):
 
 
 class Progress:
-    """Drains the workers' queue on a thread while trainer.fit() blocks, printing one line per epoch."""
+    """Drains the workers' queue on a thread while trainer.fit() blocks, printing one line per epoch and rank 0's
+    in-epoch progress lines."""
 
     def __init__(self, queue, config):
         self.queue, self.epochs = queue, config.epochs
         self.messages = []
         self.label = f"ray {config.num_workers}w"
+        self.last_line = time.monotonic()
+        self.starting = StartingWorkers(self, config.num_workers, config.progress_interval)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -132,6 +135,7 @@ class Progress:
 
     def finish(self):
         """Stops the thread and takes whatever is still queued (every put() completed before its worker ended)."""
+        self.starting.stop()
         self._stop.set()
         self.queue.put({"type": STOP_MARKER})
         self._thread.join()
@@ -140,26 +144,74 @@ class Progress:
             if message.get("type") != STOP_MARKER:
                 self.handle(message)
 
+    def say(self, line):
+        """Prints one line (from the draining thread or StartingWorkers') and notes when."""
+        from training.core.step_progress import print_line
+
+        self.last_line = time.monotonic()
+        print_line(line)
+
     def handle(self, message):
         from training.core.fitting import format_progress
+        from training.core.step_progress import format_step_progress
 
-        self.messages.append(message)
         kind = message["type"]
+        self.starting.note(message)
+        if kind == "step_progress":  # a passing view: printed, never part of the results
+            self.say(format_step_progress(self.label, message))
+            return
+        self.messages.append(message)
         if kind == "epoch":
             elapsed = sum(m["seconds"] for m in self.messages if m["type"] == "epoch")
             line = format_progress(self.label, message, self.epochs, elapsed)
             if message.get("checkpointed"):
                 line += f"  checkpoint {message['checkpoint_seconds']:.2f}s"
-            print(line, flush=True)
+            self.say(line)
+            if message["epoch"] == self.epochs:  # what comes next takes a while and reports only at its end
+                self.say(f"[{self.label}] scoring the test set: each worker its share")
         elif kind == "worker" and message["rank"] == 0 and message["resumed_from_epoch"]:
-            print(f"[{self.label}] worker group restarted: resuming after epoch {message['resumed_from_epoch']} "
-                  f"from {message['restored_from']}", flush=True)
+            self.say(f"[{self.label}] worker group restarted: resuming after epoch {message['resumed_from_epoch']} "
+                     f"from {message['restored_from']}")
         elif kind == "worker" and message.get("skipped_checkpoints") and message["rank"] == 0:
             for reason in message["skipped_checkpoints"]:
-                print(f"[{self.label}] WARNING: skipped a damaged checkpoint: {reason}", flush=True)
+                self.say(f"[{self.label}] WARNING: skipped a damaged checkpoint: {reason}")
         elif kind == "failure_injected":
-            print(f"[{self.label}] injected failure: rank {message['rank']} exits in epoch {message['epoch']} "
-                  f"(step {message['step']})", flush=True)
+            self.say(f"[{self.label}] injected failure: rank {message['rank']} exits in epoch {message['epoch']} "
+                     f"(step {message['step']})")
+
+
+class StartingWorkers:
+    """Until rank 0 starts fitting (Ray starting the worker processes, TensorFlow's import, the data, the model),
+    the workers have nothing to report: every PROGRESS_INTERVAL seconds without a line, the driver says how many
+    of them are ready, so a slow start reads differently from a hung one. Again after a restart of the group."""
+
+    def __init__(self, progress, workers, interval):
+        self.progress, self.workers, self.interval = progress, workers, interval
+        self.active, self.ready = True, set()
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        if interval:
+            threading.Thread(target=self._run, name="starting-workers", daemon=True).start()
+
+    def note(self, message):
+        """Follows the worker group's start from the messages: each rank's `worker` message, rank 0's fit start."""
+        if message["type"] == "worker":
+            if message["rank"] in self.ready:  # a second one from a rank: the group restarted
+                self.ready, self.active, self._started = set(), True, time.monotonic()
+            self.ready.add(message["rank"])
+        elif message["type"] == "fit_started":
+            self.active = False
+
+    def stop(self):
+        self._stop.set()
+
+    def _run(self):
+        from training.core.fitting import format_duration
+
+        while not self._stop.wait(self.interval):
+            if self.active and time.monotonic() - self.progress.last_line >= self.interval:
+                self.progress.say(f"[{self.progress.label}] starting the workers: {len(self.ready)}/{self.workers} "
+                                  f"ready ({format_duration(time.monotonic() - self._started)})")
 
 
 def error_summary(err):

@@ -17,6 +17,10 @@ LOCAL_RAY_START_TIMEOUT="${LOCAL_RAY_START_TIMEOUT:-90}"
 # training/core/tf_env.py applies it), as a pod is held to its CPU limit. Off because in some 1-worker runs
 # model.fit's exit then stalled for 17-34 s, and at the benchmark's batch the gain was within the spread.
 LOCAL_RAY_PIN_CPUS="${LOCAL_RAY_PIN_CPUS:-0}"
+# 1: the head also runs the Ray Dashboard, bound to 127.0.0.1:DASHBOARD_LOCAL_PORT only (off by default: its
+# processes take CPU the workers need on a small machine).
+LOCAL_RAY_DASHBOARD="${LOCAL_RAY_DASHBOARD:-0}"
+DASHBOARD_LOCAL_PORT="${DASHBOARD_LOCAL_PORT:-8265}"
 
 local_cluster::_cpu_list() { # INDEX CPUS: the CPU ids worker node INDEX (1-based) gets, or nothing when they run out
   "${REPO_ROOT}/.venv/bin/python" -c '
@@ -54,6 +58,16 @@ local_cluster::_start_node() { # STATE_DIR NAME INDEX CPU_LIST ARGS...: starts o
   fi
 }
 
+local_cluster::_dashboard_on() { [[ "${LOCAL_RAY_DASHBOARD}" =~ ^(1|true|yes)$ ]]; }
+
+local_cluster::_dashboard_args() { # the head's dashboard arguments, one per line
+  if local_cluster::_dashboard_on; then
+    printf '%s\n' --include-dashboard=true --dashboard-host=127.0.0.1 "--dashboard-port=${DASHBOARD_LOCAL_PORT}"
+  else
+    echo --include-dashboard=false
+  fi
+}
+
 local_cluster::_port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -83,6 +97,8 @@ local_cluster::start() {
   local_cluster::_stop_leftover
   local_cluster::_port_free "${LOCAL_RAY_PORT}" ||
     die "${EXIT_INFRA}" "port ${LOCAL_RAY_PORT} is in use (another Ray cluster?); stop it or set LOCAL_RAY_PORT"
+  ! local_cluster::_dashboard_on || local_cluster::_port_free "${DASHBOARD_LOCAL_PORT}" ||
+    die "${EXIT_INFRA}" "DASHBOARD_LOCAL_PORT ${DASHBOARD_LOCAL_PORT} is in use (another dashboard or a port-forward?); stop it or set DASHBOARD_LOCAL_PORT"
   echo "${state_dir}" >"$(local_cluster::_marker)"
   : >"${state_dir}/pids"
   (umask 077 && "${REPO_ROOT}/.venv/bin/python" -c 'import secrets; print(secrets.token_hex(32))' \
@@ -97,11 +113,21 @@ local_cluster::start() {
   local ray_tmp
   ray_tmp="$(mktemp -d /tmp/kit-ray-tmp.XXXXXX)"
   echo "${ray_tmp}" >"${state_dir}/ray_tmp"
+  local dashboard_args head_path="${PYTHONPATH:-}"
+  mapfile -t dashboard_args < <(local_cluster::_dashboard_args)
+  if local_cluster::_dashboard_on; then
+    venv::ensure_dashboard
+    # The head alone sees the dashboard's packages; the worker nodes' agents stay minimal (venv.sh says why).
+    head_path="$(venv::dashboard_dir)${head_path:+:${head_path}}"
+  fi
   log::info "Starting a local Ray cluster: 1 head (no training) + ${workers} worker node(s) x ${cpus} CPU"
-  local_cluster::_start_node "${state_dir}" head 0 "" --head --num-cpus=0 --node-ip-address=127.0.0.1 \
+  PYTHONPATH="${head_path}" local_cluster::_start_node "${state_dir}" head 0 "" --head --num-cpus=0 --node-ip-address=127.0.0.1 \
     --port="${LOCAL_RAY_PORT}" --ray-client-server-port="$((LOCAL_RAY_PORT + 1))" \
-    --include-dashboard=false --temp-dir="${ray_tmp}" ||
+    "${dashboard_args[@]}" --temp-dir="${ray_tmp}" ||
     die "${EXIT_INFRA}" "the Ray head node did not start; its log is ${state_dir}/head.log"
+  if local_cluster::_dashboard_on; then
+    log::info "Ray Dashboard: http://127.0.0.1:${DASHBOARD_LOCAL_PORT} until the run ends (this machine only); it asks for the cluster's token: cat ${state_dir}/auth_token"
+  fi
   local cpu_list pinned=""
   for ((i = 1; i <= workers; i++)); do
     cpu_list=""

@@ -54,3 +54,27 @@ venv::ensure() {
   [[ "${kind}" == laptop ]] || venv::_stamp laptop >"${venv}/.kit-stamp-laptop"
   log::info "Virtualenv ready"
 }
+
+# venv::dashboard_dir: where venv::ensure_dashboard puts the Ray Dashboard's packages.
+venv::dashboard_dir() { echo "${REPO_ROOT}/.venv/dashboard-deps"; }
+
+# venv::ensure_dashboard: the Ray Dashboard's packages (docker/requirements-dashboard.txt) in a folder of their own,
+# which only the local head node puts on its PYTHONPATH: in .venv itself they would turn every node's agent into
+# a full one (Ray decides by what imports), CPU the workers need in every local run. Again when the list changes.
+venv::ensure_dashboard() {
+  local dir pins stamp
+  dir="$(venv::dashboard_dir)"
+  pins="${REPO_ROOT}/docker/requirements-dashboard.txt"
+  stamp="$(sha256sum <"${pins}" | cut -d' ' -f1)"
+  [[ "$(cat "${dir}/.kit-stamp" 2>/dev/null)" != "${stamp}" ]] || return 0
+  log::info "Installing the Ray Dashboard's packages into ${dir} (first use of LOCAL_RAY_DASHBOARD only)"
+  rm -rf "${dir}"
+  # --no-deps: the list is the whole closure; nothing in it may replace a package of .venv.
+  if ! "${REPO_ROOT}/.venv/bin/python" -m pip install --disable-pip-version-check --no-deps --target "${dir}" \
+    -r "${pins}" >"${dir}.install.log" 2>&1; then
+    tail -n 15 "${dir}.install.log" >&2
+    rm -rf "${dir}"
+    die "${EXIT_MISSING_PREREQ}" "installing the Ray Dashboard's packages failed; pip's output is in ${dir}.install.log (or run without LOCAL_RAY_DASHBOARD)"
+  fi
+  echo "${stamp}" >"${dir}/.kit-stamp"
+}

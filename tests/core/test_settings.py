@@ -89,6 +89,15 @@ def test_the_pods_are_never_given_what_they_cannot_take():
     assert argv[argv.index("--ray-address") + 1] == "auto" and "--results-dir" not in argv
 
 
+def test_the_progress_interval_reaches_both_trainers_and_the_pods():
+    for program in ("baseline", "ray"):
+        for target in ("local", "pod"):
+            argv = settings.trainer_argv(program, target, environ={"PROGRESS_INTERVAL": "1"})
+            assert argv[argv.index("--progress-interval") + 1] == "1"
+    assert settings.parse("baseline", "", []).progress_interval == 10.0
+    assert settings.parse("ray", "", ["--progress-interval", "0"]).progress_interval == 0.0  # off
+
+
 def test_the_builder_refuses_a_setting_the_program_does_not_take_and_a_bad_value():
     with pytest.raises(settings.SettingsError, match="STORAGE_PATH is not a setting of python -m training.baseline"):
         settings.trainer_argv("baseline", "local", {"STORAGE_PATH": "/x"})

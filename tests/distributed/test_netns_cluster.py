@@ -74,14 +74,17 @@ def test_head_pod_command_trains_on_both_worker_nodes(netns_cluster):
     shared = netns_cluster.node_dir("shared-storage")
     shared.mkdir()
     argv = in_pod_ray_command(shared, NUM_WORKERS="2", CPUS_PER_WORKER="1", EPOCHS="2", DATASET="digits",
-                              TRAIN_SAMPLES="256", TEST_SAMPLES="128", BATCH_SIZE="32")
+                              TRAIN_SAMPLES="256", TEST_SAMPLES="128", BATCH_SIZE="32", PROGRESS_INTERVAL="1")
     assert argv[:3] == ["python", "-m", "training.ray_training"]
     assert argv[argv.index("--ray-address") + 1] == "auto" and argv[argv.index("--num-workers") + 1] == "2"
     # The environment's training settings reach the pod as flags (it sees no environment of this machine).
     assert argv[argv.index("--dataset") + 1] == "digits" and argv[argv.index("--train-samples") + 1] == "256"
+    assert argv[argv.index("--progress-interval") + 1] == "1"
     # `python` of the kit's virtualenv, which the namespace PATH puts first, stands in for the image's.
     proc = netns_cluster.run_in_head(["sh", "-c", 'mkdir -p /tmp/kit && exec "$@"', "sh", *argv], timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Rank 0's in-epoch progress reaches the head's stdout, which `kubectl exec` streams to the laptop.
+    assert "[ray 2w] epoch 1/2  step " in proc.stdout
 
     results_file = netns_cluster.node_dir("head") / "kit" / "ray_results_2workers.json"
     results = json.loads(results_file.read_text())

@@ -4,6 +4,7 @@ in the middle of training is recovered from the checkpoint."""
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -48,7 +49,7 @@ def ray_run(cluster, python_env, tmp_path, name, *extra):
 def undisturbed(cluster, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ray-run")
     env = kit_env()
-    return ray_run(cluster, env, tmp, "undisturbed")
+    return ray_run(cluster, env, tmp, "undisturbed", "--progress-interval", "1")
 
 
 def test_two_workers_learn_like_the_baseline_on_disjoint_shards(undisturbed, python_env, tmp_path):
@@ -61,7 +62,11 @@ def test_two_workers_learn_like_the_baseline_on_disjoint_shards(undisturbed, pyt
     assert ray_result["config"]["steps_per_epoch"] == baseline["config"]["steps_per_epoch"]
     assert ray_result["test_accuracy"] > 0.5, "well above the 0.1 of chance"
     assert abs(ray_result["test_accuracy"] - baseline["test_accuracy"]) < 0.1
-    assert out.count("[ray 2w] epoch ") == 4 and "~0s left" in out
+    assert len(re.findall(r"^\[ray 2w\] epoch \d/4  loss ", out, re.M)) == 4 and "~0s left" in out
+    # Rank 0's in-epoch progress, once a second, for the group: its own steps of the epoch, never rank 1's too.
+    steps = re.findall(r"^\[ray 2w\] epoch \d/4  step (\d+)/(\d+)", out, re.M)
+    assert steps and {int(total) for _, total in steps} == {ray_result["workers"][0]["steps_per_epoch"]}
+    assert all(int(done) <= int(total) for done, total in steps)
 
     workers = ray_result["workers"]
     assert [w["rank"] for w in workers] == [0, 1]

@@ -66,7 +66,8 @@ def run_config(**changes):
                   lr_scaling="sqrt", lr_factor=1.0, num_workers=2, cpus_per_worker=1, use_gpu=False,
                   ray_address=None, collective="AUTO", allreduce_dtype="bfloat16", checkpoint_policy="interval:2",
                   checkpoint_budget=0.05, mtbf_seconds=3600.0, max_failures=1, inject_failure_epoch=0,
-                  storage_path="/tmp/ckpt", resume=False, record_shards=False, model_options=default_model_options())
+                  storage_path="/tmp/ckpt", resume=False, record_shards=False, progress_interval=10.0,
+                  model_options=default_model_options())
     return RayRunConfig(**{**values, **changes})
 
 

@@ -16,6 +16,7 @@ CASES = [
     ({"DATASET": "imagenet"}, "DATASET must be one of cifar10, synthetic, digits, got 'imagenet'"),
     ({"DATA_DIR": "/no/such/dir"}, "DATA_DIR '/no/such/dir' does not exist"),
     ({"LEARNING_RATE": "fast"}, "LEARNING_RATE must be a positive number"),
+    ({"PROGRESS_INTERVAL": "-1"}, "PROGRESS_INTERVAL must be a number, 0 or more, got '-1'"),
 ]
 # Ray-only settings: checked by ray_training.py and by the benchmark script before anything starts.
 RAY_CASES = [
@@ -60,6 +61,8 @@ def test_kit_benchmark_rejects_a_bad_allreduce_dtype(python_env):
 @pytest.mark.parametrize("settings,expected", CASES + RAY_CASES + [
     ({"NUM_WORKERS": "0"}, "NUM_WORKERS must be a positive integer"),
     ({"LOCAL_RAY_PIN_CPUS": "yes"}, "LOCAL_RAY_PIN_CPUS must be one of 0, 1, got 'yes'"),
+    ({"LOCAL_RAY_DASHBOARD": "maybe"}, "LOCAL_RAY_DASHBOARD must be 0 or 1, got 'maybe'"),
+    ({"DASHBOARD_LOCAL_PORT": "http"}, "DASHBOARD_LOCAL_PORT must be a positive integer, got 'http'"),
     # Mistakes that used to pass the up-front check and surface only in the Ray run, after the baselines.
     ({"BATCH_SIZE_MODE": "globl"}, "BATCH_SIZE_MODE must be one of per-worker, global, got 'globl'"),
     ({"LR_SCALING": "squareroot"}, "LR_SCALING must be one of sqrt, linear, none, got 'squareroot'"),

@@ -26,9 +26,10 @@ def format_progress(prefix, record, total_epochs, elapsed_seconds):
             f"{val}  {record['seconds']:.1f}s  ~{format_duration(left)} left")
 
 
-def epoch_recorder(total_epochs, on_epoch=None, initial_epoch=0):
+def epoch_recorder(total_epochs, on_epoch=None, initial_epoch=0, ticker=None):
     """A Keras callback that times each epoch and keeps its metrics as the results schema's history rows.
-    `on_epoch(record, elapsed)` is called after each epoch (to print or report it)."""
+    `on_epoch(record, elapsed)` is called after each epoch (to print or report it). `ticker` (a
+    step_progress.StepTicker) reads the step counter from its own thread while fit runs."""
     import tensorflow as tf
 
     class EpochRecorder(tf.keras.callbacks.Callback):
@@ -38,19 +39,25 @@ def epoch_recorder(total_epochs, on_epoch=None, initial_epoch=0):
             self.steps_in_epoch = []
             self.fit_started = None
             self.fit_ended = None
-            self._epoch_start = None
-            self._steps = 0
+            self.total_epochs = total_epochs
+            # Read by the ticker's thread: the epoch under way (1-based), when it started, its steps so far.
+            self.epoch = None
+            self.epoch_started = None
+            self.steps_done = 0
 
         def on_train_begin(self, logs=None):
             self.fit_started = time.time()
+            if ticker is not None:
+                ticker.start(self)
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._epoch_start = time.monotonic()
+            self.steps_done = 0
             self._epoch_cpu = cpu_usage.snapshot()
-            self._steps = 0
+            self.epoch_started = time.monotonic()
+            self.epoch = epoch + 1
 
         def on_train_batch_end(self, batch, logs=None):
-            self._steps += 1
+            self.steps_done += 1
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -61,17 +68,20 @@ def epoch_recorder(total_epochs, on_epoch=None, initial_epoch=0):
                 "accuracy": float(logs["accuracy"]),
                 "val_loss": float(logs["val_loss"]) if "val_loss" in logs else None,
                 "val_accuracy": float(logs["val_accuracy"]) if "val_accuracy" in logs else None,
-                "seconds": time.monotonic() - self._epoch_start,
+                "seconds": time.monotonic() - self.epoch_started,
                 "learning_rate": float(tf.keras.backend.get_value(lr)) if lr is not None else None,
                 **cpu_usage.since(self._epoch_cpu),
             }
             self.history.append(record)
-            self.steps_in_epoch.append(self._steps)
+            self.steps_in_epoch.append(self.steps_done)
+            self.epoch_started = None  # the epoch's line says the rest; no progress line until the next begins
             if on_epoch is not None:
                 on_epoch(record, sum(r["seconds"] for r in self.history))
 
         def on_train_end(self, logs=None):
             self.fit_ended = time.time()
+            if ticker is not None:
+                ticker.stop()
 
     return EpochRecorder()
 

@@ -278,6 +278,11 @@ SETTINGS = (
     Setting("EARLY_STOPPING_PATIENCE", non_negative_int, "stop after this many epochs without a better val_loss; "
             "0 turns it off", TRAINING, "0", "off: a benchmark compares equal numbers of epochs", hashed=True),
     Setting("RUN_ID", text, "identifier stored in the results (default: type and time)", TRAINING),
+    Setting("PROGRESS_INTERVAL", non_negative_float, "seconds between the in-epoch progress lines (step, images/s, "
+            "time left; on Ray rank 0's, for the group); 0 turns them off. scripts/run-benchmark.sh on a terminal "
+            "makes it 1 where unset and redraws the line in place", TRAINING + ("local", "cluster"), "10",
+            "a pipe, a log file or `kubectl exec` gets a line often enough to tell a slow run from a hung one, "
+            "and few enough to read"),
     Setting("THREADS", positive_int, "TensorFlow's thread pools in the baseline: the CPUs it may use (default: "
             "all CPUs available to the process)", ("baseline",)),
     Setting("NUM_WORKERS", positive_int, "Ray Train workers", ("ray", "benchmark", "local", "cluster", "compare"),
@@ -400,8 +405,13 @@ SETTINGS = (
             "to a CPU of its own", ("local", "benchmark"), "0", "the kernel's scheduling is the honest default"),
     Setting("SUBMIT", one_of, "cluster target: exec (kubectl exec in the head pod) or jobs (ray job submit over "
             "a port-forward)", ("cluster",), "exec", "needs nothing on this machine but kubectl"),
-    Setting("DASHBOARD_LOCAL_PORT", positive_int, "cluster target, SUBMIT=jobs: local end of the port-forward to "
-            "the Ray dashboard (bound to 127.0.0.1 only)", ("cluster",), "8265", "Ray's own dashboard port"),
+    Setting("LOCAL_RAY_DASHBOARD", switch, "--local: start the Ray Dashboard on the local head, bound to "
+            "127.0.0.1 at DASHBOARD_LOCAL_PORT, up until the run ends", ("local",), "0",
+            "the dashboard's processes take CPU the workers need on a small machine"),
+    Setting("DASHBOARD_LOCAL_PORT", positive_int, "the Ray Dashboard's port on this machine (bound to 127.0.0.1 "
+            "only): cluster target, SUBMIT=jobs, the local end of the port-forward; --local with "
+            "LOCAL_RAY_DASHBOARD=1, the local head's dashboard", ("cluster", "local"), "8265",
+            "Ray's own dashboard port"),
     Setting("CHECKPOINT_STORAGE_URI", text, "cluster target: where Ray Train keeps checkpoints, a store every pod "
             "reaches", ("cluster",),
             "s3://ray-checkpoints/runs?endpoint_override=checkpoint-store:9000&scheme=http&region=us-east-1"

@@ -51,6 +51,7 @@ class RayRunConfig:
     storage_path: str
     resume: bool
     record_shards: bool
+    progress_interval: float  # seconds between rank 0's in-epoch progress messages; 0: none
     # The model's hyper-parameters from the settings table (settings.model_options), passed to build_model as is.
     model_options: dict
 

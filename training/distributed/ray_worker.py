@@ -3,10 +3,10 @@
 train_loop_per_worker is a list of named steps: start TensorFlow, load this worker's shards, build the model and
 restore it with its checkpoint loop, build the datasets, fit with the epoch-end callback, score the test shard,
 report. Rank 0 returns the run's summary (its history, the controller's state, the data's facts), which reaches
-the driver as Ray Train's Result.return_value. What only a live stream or every rank can tell (per-epoch progress
-and checkpoint writes of every attempt, where each worker ran, its test counts) goes through the progress queue.
-Metrics also go to Ray Train with ray.train.report, once per epoch from every worker: Ray requires every worker to
-report equally often, and a report is where checkpoints are committed.
+the driver as Ray Train's Result.return_value. What only a live stream or every rank can tell (rank 0's in-epoch and
+per-epoch progress and checkpoint writes of every attempt, where each worker ran, its test counts) goes through the
+progress queue. Metrics also go to Ray Train with ray.train.report, once per epoch from every worker: Ray requires
+every worker to report equally often, and a report is where checkpoints are committed.
 """
 
 import hashlib
@@ -23,6 +23,7 @@ from training.core import data
 from training.core.evaluation import evaluate_counts
 from training.core.fitting import epoch_recorder, run_fit, standard_callbacks
 from training.core.model import build_model
+from training.core.step_progress import StepTicker
 from training.core.tf_env import WORKER_ENV, configure_tensorflow, pin_compute_threads, worker_cpus
 from training.distributed import storage
 from training.distributed.ray_run_config import RayRunConfig
@@ -288,6 +289,15 @@ def score_test_shard(model, shards, run):
     return evaluate_counts(plain, ds.x_test[shards.test], ds.y_test[shards.test], data.NUM_CLASSES)
 
 
+def step_ticker(run, rank, world, shards, queue):
+    """Rank 0 speaks for the group (every worker is at the same step: the all-reduce keeps them there): its
+    in-epoch progress goes to the driver like the epoch lines, images/s counted for the global batch."""
+    if rank != 0 or not run.progress_interval:
+        return None
+    return StepTicker(lambda state: _send(queue, {"type": "step_progress", **state}), run.progress_interval,
+                      shards.steps, shards.batch * world)
+
+
 def report_done(queue, rank, fit_span, recorder, counts):
     """Every rank's own end of training, for the driver: its fit times, CPU per epoch and test counts."""
     started, seconds = fit_span
@@ -335,7 +345,8 @@ def train_loop_per_worker(config):
                   "restored_from": restored["path"] if restored else None,
                   "skipped_checkpoints": restored["skipped"] if restored else [], **info})
 
-    recorder = epoch_recorder(run.epochs, initial_epoch=start_epoch)
+    ticker = step_ticker(run, rank, world, shards, queue)
+    recorder = epoch_recorder(run.epochs, initial_epoch=start_epoch, ticker=ticker)
     epoch_end = EpochEnd(model, recorder, history, loop if rank == 0 else None, queue, rank, run.storage_dir,
                          FailureInjector(run, rank, world, shards.steps, queue), facts["pinned_cpus"])
     callbacks = standard_callbacks(run.early_stopping_patience) + [recorder, epoch_end.keras_callback(tf)]
