@@ -1,5 +1,6 @@
-"""The report's arithmetic on known inputs: ledgers and results files with chosen training times."""
+"""The report's arithmetic on known inputs: a workflow export and results files with chosen training times."""
 
+import dataclasses
 import json
 import os
 
@@ -7,7 +8,8 @@ import pytest
 
 from tests.helpers.results_factory import fake_result
 from training.core.results import write_results
-from training.sweep import ledger, report, scales
+from training.core import atomic_files
+from training.sweep import report, scales
 from training.sweep.scales import Scale
 
 TIMES = {  # scale -> training seconds of repeat 1 and 2
@@ -19,15 +21,15 @@ TIMES = {  # scale -> training seconds of repeat 1 and 2
 
 
 def write_experiment(folder, times, scaling="weak", skip=(), target_accuracy=None):
-    """A finished sweep as the runner leaves it: planned/started/succeeded events and validated results."""
+    """A finished sweep as the driver leaves it: the workflow's result exported, and validated results."""
     plan = scales.build_plan(list(times), scaling, {"DATASET": "digits"}, "known", repeat=2)
     os.makedirs(folder, exist_ok=True)
-    writer = ledger.LedgerWriter(os.path.join(folder, ledger.LEDGER_FILE))
-    writer.append("sweep_started", scaling=scaling, target="local", settings={}, target_accuracy=target_accuracy)
+    records = []
     for run in plan.runs:
-        writer.append("planned", **run.planned_fields())
-    for run in plan.runs:
+        spec = {"run_id": run.run_id, "index": run.index, "repeat": run.repeat, "kind": run.scale.kind,
+                "cpus": run.scale.cpus, "config_hash": run.config_hash, **dataclasses.asdict(run.scale)}
         if run.run_id in skip:
+            records.append({"run": spec, "state": "failed", "result": None, "error": "exit 1: broken"})
             continue
         seconds = times[run.scale][run.repeat - 1]
         kind = "baseline" if run.scale.kind == "baseline" else "ray_distributed"
@@ -35,10 +37,12 @@ def write_experiment(folder, times, scaling="weak", skip=(), target_accuracy=Non
         result["run_id"] = run.run_id
         relative = f"runs/{run.run_id}/results.json"
         write_results(os.path.join(folder, relative), result)
-        writer.append("started", run_id=run.run_id, attempt=1, pid=1)
-        writer.append("succeeded", run_id=run.run_id, attempt=1, results=relative,
-                      training_time_seconds=seconds)
-    writer.close()
+        records.append({"run": spec, "state": "succeeded", "error": None,
+                        "result": {"run_id": run.run_id, "results": relative, "attempt": 1, "seconds": seconds,
+                                   "training_time_seconds": seconds, "best_val_accuracy": None, "reused": False}})
+    atomic_files.write_json(os.path.join(folder, report.EXPORT_FILE), {
+        "workflow_id": "sweep-known", "experiment": "known", "scaling": scaling, "target": "local",
+        "settings": {}, "target_accuracy": target_accuracy, "records": records, "stopped": None})
     return plan
 
 
@@ -94,7 +98,7 @@ def test_missing_runs_and_incomparable_scales_are_said_not_hidden(tmp_path):
     assert ray2["repeats_done"] == 1 and ray2["total_speedup"] == pytest.approx(105 / 70)
     other = [row for row in doc["scales"] if row["scale"]["epochs"] == 5][0]
     assert other["total_speedup"] is None and other["parallel_speedup"] is None
-    assert any(skipped in w and "pending" in w for w in doc["warnings"])
+    assert any(skipped in w and "failed (exit 1: broken)" in w for w in doc["warnings"])
     assert any("no comparable baseline" in w for w in doc["warnings"])
 
 

@@ -1,0 +1,222 @@
+"""The sweep's one activity, `train_run`: one run of the plan as a child process in its own process group,
+through the kit's one launcher (training/launch.py).
+
+A run's folder, <experiment>/runs/<run_id>/, holds results.json (written atomically by the trainer, only when it
+finished), attempt-K.log (the trainer's output, one file per attempt) and, for Ray, checkpoints/ (what a retried
+attempt resumes from). The activity:
+- is idempotent: a valid results.json of the run is returned as it is, never trained or written again (a
+  completion the server lost while it was down is then not repeated);
+- heartbeats the trainer's progress (epoch, seconds, the last progress line) as it goes (the worker sends one every few seconds);
+- on cancellation (the workflow's, or the worker shutting down on Ctrl-C) kills the trainer's whole process
+  group, Ray's driver with it, and says so;
+- fails non-retryably (BadInput) when the trainer exits 2 or 3, the codes of a setting no retry can fix.
+"""
+
+import asyncio
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from training import launch
+from training.core import results as results_schema
+from training.sweep import workflow
+
+RESULTS_FILE = "results.json"
+CHECKPOINTS_DIR = "checkpoints"
+POLL_S = 0.5
+PROGRESS = re.compile(r"\] epoch (\d+)/(\d+)")
+
+
+@dataclass
+class Progress:
+    """The heartbeat's details, which --status and Temporal Web show for the run in flight."""
+    attempt: int
+    epoch: int
+    epochs: int
+    seconds: float
+    line: str
+
+
+def has_checkpoint(run_dir):
+    folder = os.path.join(run_dir, CHECKPOINTS_DIR)
+    return os.path.isdir(folder) and any(os.scandir(folder))
+
+
+def best_val_accuracy(result):
+    values = [row["val_accuracy"] for row in result["history"] if row.get("val_accuracy") is not None]
+    return max(values) if values else None
+
+
+def valid_results(path, run_id):
+    """The run's results document, or None with the reason: missing, not the schema, or another run's."""
+    try:
+        result = results_schema.load_results(path)
+    except results_schema.ResultsError as err:
+        return None, str(err)
+    if result["run_id"] != run_id:
+        return None, f"results file '{path}' belongs to run '{result['run_id']}', not '{run_id}'"
+    return result, None
+
+
+def trainer_values(run, scaling, output, storage_path, resume, ray_address):
+    """The settings the scale decides, for the settings table's argv builder; the environment's other settings
+    ride along as flags."""
+    values = {"EPOCHS": run.epochs, "BATCH_SIZE": run.batch_size, "RUN_ID": run.run_id, "OUTPUT": output}
+    if run.kind == "baseline":
+        values["THREADS"] = run.cpus_per_worker
+        return values
+    # strong: BATCH_SIZE is the global batch the workers split; weak: every worker takes BATCH_SIZE.
+    values.update(NUM_WORKERS=run.workers, CPUS_PER_WORKER=run.cpus_per_worker,
+                  BATCH_SIZE_MODE="global" if scaling == "strong" else "per-worker")
+    optional = {"STORAGE_PATH": storage_path, "RAY_ADDRESS": ray_address, "USE_GPU": int(bool(run.gpus_per_worker)),
+                "RESUME": int(resume)}
+    values.update({name: value for name, value in optional.items() if value})
+    return values
+
+
+def run_command(request, run_dir, attempt, ray_env):
+    """(argv, environment, resumes) of one attempt. k8s: checkpoints go to the cluster's shared store
+    (CHECKPOINT_STORAGE_URI) under the run id, which cannot be listed from here, so every retry of a Ray run
+    resumes there."""
+    run = request.run
+    program = "baseline" if run.kind == "baseline" else "ray"
+    if request.target == "k8s":
+        resume = run.kind == "ray" and attempt > 1
+        values = trainer_values(run, request.scaling, f"{launch.settings.POD_KIT_DIR}/{run.run_id}.json",
+                                os.environ.get("CHECKPOINT_STORAGE_URI", ""), resume, "auto")
+        return launch.command(program, "k8s", values, run_dir=run_dir, cpus=run.cpus), dict(os.environ), resume
+    resume = run.kind == "ray" and attempt > 1 and has_checkpoint(run_dir)
+    values = trainer_values(run, request.scaling, os.path.join(run_dir, RESULTS_FILE),
+                            os.path.join(run_dir, CHECKPOINTS_DIR), resume, ray_env.get("RAY_ADDRESS", ""))
+    return launch.command(program, "local", values), {**os.environ, **ray_env}, resume
+
+
+def last_error_line(log_path):
+    """The trainers end a failure with one `error: ...` line; failing that, the log's last line."""
+    try:
+        with open(log_path, errors="replace") as handle:
+            lines = [line.strip() for line in handle if line.strip()]
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["(no output)"])[-1][:500]
+
+
+class Activities:
+    """`build_command(request, run_dir, attempt, ray_env)` -> (argv, env, resumes): run_command by default, a
+    fast stand-in trainer in the tests. `cluster(run)` -> the environment a Ray run needs (the local cluster's
+    address and token), started on first use; `echo` shows progress on the sweep's console."""
+
+    def __init__(self, build_command: Callable = run_command, cluster: Optional[Callable] = None,
+                 echo: Callable = print):
+        self.build_command, self.cluster, self.echo = build_command, cluster, echo
+
+    @activity.defn(name=workflow.ACTIVITY_NAME)
+    async def train_run(self, request: workflow.RunRequest) -> workflow.RunResult:
+        run, info = request.run, activity.info()
+        run_dir = os.path.join(request.experiment_dir, "runs", run.run_id)
+        results_path = os.path.join(run_dir, RESULTS_FILE)
+        label = f"[sweep] {run.run_id}"
+        done, _ = valid_results(results_path, run.run_id)
+        if done is not None:
+            self.echo(f"{label}: finished before, its results are kept and not run again")
+            return self.result(run, done, info.attempt, None, reused=True)
+        os.makedirs(run_dir, exist_ok=True)
+        if os.path.exists(results_path):  # not this run's, or cut short: kept aside, never read as this attempt's
+            os.replace(results_path, os.path.join(run_dir, f"results.before-attempt-{info.attempt}.json"))
+        ray_env = {}
+        if run.kind == "ray" and request.target == "local" and self.cluster:
+            ray_env = await asyncio.to_thread(self.cluster, run)
+        argv, env, resumes = self.build_command(request, run_dir, info.attempt, ray_env)
+        log_path = os.path.join(run_dir, f"attempt-{info.attempt}.log")
+        self.echo(f"{label}: attempt {info.attempt}{' (resuming from its checkpoint)' if resumes else ''}; "
+                  f"log {log_path}")
+        started = time.monotonic()
+        code = await self.supervise(argv, env, log_path, info.attempt, request.run_timeout_s, label)
+        seconds = round(time.monotonic() - started, 3)
+        if code is None:
+            raise ApplicationError(f"did not finish within RUN_TIMEOUT_S={request.run_timeout_s}s; stopped",
+                                   type="Timeout")
+        if code in (2, 3):
+            raise workflow.bad_input(f"exit {code}: {last_error_line(log_path)}")
+        if code != 0:
+            raise ApplicationError(f"exit {code}: {last_error_line(log_path)}", type="RunFailed")
+        result, problem = valid_results(results_path, run.run_id)
+        if result is None:
+            raise ApplicationError(f"exit 0 but {problem}", type="RunFailed")
+        self.echo(f"{label}: succeeded in {seconds:.1f}s (training {result['training_time_seconds']:.1f}s)")
+        return self.result(run, result, info.attempt, seconds)
+
+    @staticmethod
+    def result(run, document, attempt, seconds, reused=False):
+        return workflow.RunResult(run_id=run.run_id, results=os.path.join("runs", run.run_id, RESULTS_FILE),
+                                  attempt=attempt, seconds=seconds, reused=reused,
+                                  training_time_seconds=document["training_time_seconds"],
+                                  best_val_accuracy=best_val_accuracy(document))
+
+    async def supervise(self, argv, env, log_path, attempt, timeout_s, label):
+        """Runs the trainer to its end and returns its exit code (None: stopped at the run timeout). Cancelled,
+        it kills the trainer's process group before the cancellation goes on."""
+        with open(log_path, "ab") as log:
+            log.write(f"$ {' '.join(argv)}\n".encode())
+            log.flush()
+            process = launch.start(argv, env, stdout=log)
+        started, offset = time.monotonic(), 0
+        progress = Progress(attempt=attempt, epoch=0, epochs=0, seconds=0.0, line="")
+        try:
+            while process.poll() is None:
+                await asyncio.sleep(POLL_S)
+                offset = self.read_progress(log_path, offset, progress)
+                progress.seconds = round(time.monotonic() - started, 1)
+                activity.heartbeat(progress)  # the SDK sends at most one per throttle interval
+                if timeout_s and progress.seconds > timeout_s:
+                    await asyncio.to_thread(launch.stop, process)
+                    return None
+        except asyncio.CancelledError:
+            await asyncio.to_thread(launch.stop, process)
+            self.echo(f"{label}: cancelled; stopped the trainer's process group (pid {process.pid}), nothing of "
+                      f"it keeps running")
+            raise
+        self.read_progress(log_path, offset, progress)
+        return process.returncode
+
+    def read_progress(self, log_path, offset, progress):
+        """Echoes the trainer's progress lines (they start with '[') and keeps the last for the heartbeat."""
+        try:
+            with open(log_path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except OSError:
+            return offset
+        complete = data.rfind(b"\n") + 1
+        for line in data[:complete].decode(errors="replace").splitlines():
+            if line.startswith("["):
+                self.echo(f"    {line}")
+                progress.line = line[:300]
+                match = PROGRESS.search(line)
+                if match:
+                    progress.epoch, progress.epochs = int(match.group(1)), int(match.group(2))
+        return offset + complete
+
+
+
+class LazyCluster:
+    """The local Ray cluster of a sweep, started for its first Ray run (a sweep whose Ray runs all finished
+    before starts none), shaped for its largest scale (a smaller run takes some of its nodes)."""
+
+    def __init__(self, workers, cpus_per_worker):
+        self.cluster = launch.LocalCluster(workers, cpus_per_worker)
+        self.env = None
+
+    def __call__(self, _run):
+        if self.env is None:
+            self.env = self.cluster.start().env
+        return self.env
+
+    def stop(self):
+        self.cluster.stop()

@@ -1,0 +1,183 @@
+"""The sweep as a Temporal workflow: Cifar10ScalingWorkflow runs the baseline and every (scale, repeat) of the
+plan, in order, each as one `train_run` activity (training/sweep/activities.py), and answers the `progress`
+query with every run's state.
+
+Deterministic, so this module imports only the standard library, dataclasses and temporalio: the worker runs
+the workflow in a sandbox that re-imports it, and numpy (for one) at the top of this module keeps the worker
+from starting. The plan and the results travel as the dataclasses below, in JSON.
+
+The activity options, and why:
+- heartbeat timeout HEARTBEAT_TIMEOUT_S (2 min): the trainer's progress is heartbeated every few seconds; a worker
+  that died is found by this timeout, or at once by the next sweep of the experiment (__main__.py fails the dead
+  worker's attempt), never by waiting out the start-to-close timeout;
+- start-to-close: RUN_TIMEOUT_S plus a minute for the activity to stop the run itself, or NO_LIMIT_S (24 h) with
+  RUN_TIMEOUT_S=0, a bound no laptop run reaches that still frees the experiment of a run lost some other way;
+- retries: MAX_ATTEMPTS attempts, 10 s apart; BadInput (the trainer's exit 2 or 3) is never retried;
+- cancellation WAIT_CANCELLATION_COMPLETED: the workflow ends only after the activity killed the trainer's
+  process group (TRY_CANCEL reports "cancelled" while the trainer trains on).
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Optional
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+WORKFLOW_NAME = "Cifar10ScalingWorkflow"
+ACTIVITY_NAME = "train_run"
+BAD_INPUT = "BadInput"
+HEARTBEAT_TIMEOUT_S = 120
+NO_LIMIT_S = 24 * 3600
+STOP_GRACE_S = 60
+
+
+@dataclass
+class RunSpec:
+    run_id: str
+    index: int
+    repeat: int
+    kind: str  # baseline | ray
+    workers: int
+    epochs: int
+    batch_size: int
+    cpus_per_worker: int
+    gpus_per_worker: float
+    cpus: int
+    config_hash: str
+
+
+@dataclass
+class SweepPlan:
+    experiment: str
+    experiment_dir: str  # where runs/<run_id>/ go (absolute, on the worker's machine)
+    scaling: str
+    target: str  # local | k8s
+    runs: list[RunSpec]
+    settings: dict[str, str] = field(default_factory=dict)  # the hashed settings, for the report
+    max_attempts: int = 3
+    run_timeout_s: int = 0
+    target_accuracy: Optional[float] = None
+    stop_at_target: bool = False
+    heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S
+    retry_interval_s: float = 10.0
+
+
+@dataclass
+class RunRequest:
+    """What one activity gets: the run and what it needs of the plan."""
+    experiment_dir: str
+    scaling: str
+    target: str
+    run: RunSpec
+    run_timeout_s: int
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    results: str  # the results file, relative to the experiment folder
+    attempt: int
+    seconds: Optional[float]  # this attempt's wall time; None when the file was there already (reused)
+    training_time_seconds: float
+    best_val_accuracy: Optional[float]
+    reused: bool = False
+
+
+@dataclass
+class RunRecord:
+    """One run's state as the workflow knows it: pending, running, succeeded, failed or skipped."""
+    run: RunSpec
+    state: str = "pending"
+    result: Optional[RunResult] = None
+    error: Optional[str] = None
+
+
+@dataclass
+class SweepSummary:
+    experiment: str
+    scaling: str
+    target: str
+    settings: dict[str, str]
+    target_accuracy: Optional[float]
+    records: list[RunRecord]
+    stopped: Optional[str] = None  # why the stop rule ended the sweep early
+
+
+def start_to_close(plan):
+    if plan.run_timeout_s:
+        return timedelta(seconds=plan.run_timeout_s + STOP_GRACE_S)
+    return timedelta(seconds=NO_LIMIT_S)
+
+
+def failure_text(err):
+    cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+    return getattr(cause, "message", None) or str(cause)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class Cifar10ScalingWorkflow:
+    def __init__(self):
+        self.records = []
+        self.stopped = None
+
+    @workflow.run
+    async def run(self, plan: SweepPlan) -> SweepSummary:
+        self.records = [RunRecord(run=run) for run in plan.runs]
+        for record in self.records:
+            reached = self.target_reached(plan)
+            if reached:
+                self.stopped = reached
+                for rest in self.records:
+                    if rest.state == "pending":
+                        rest.state = "skipped"
+                break
+            await self.run_one(plan, record)
+        return SweepSummary(experiment=plan.experiment, scaling=plan.scaling, target=plan.target,
+                            settings=plan.settings, target_accuracy=plan.target_accuracy, records=self.records,
+                            stopped=self.stopped)
+
+    async def run_one(self, plan, record):
+        record.state = "running"
+        request = RunRequest(experiment_dir=plan.experiment_dir, scaling=plan.scaling, target=plan.target,
+                             run=record.run, run_timeout_s=plan.run_timeout_s)
+        try:
+            record.result = await workflow.execute_activity(
+                ACTIVITY_NAME, request, result_type=RunResult, activity_id=record.run.run_id,
+                start_to_close_timeout=start_to_close(plan),
+                heartbeat_timeout=timedelta(seconds=plan.heartbeat_timeout_s),
+                retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, backoff_coefficient=1.0,
+                                         initial_interval=timedelta(seconds=plan.retry_interval_s),
+                                         non_retryable_error_types=[BAD_INPUT]),
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
+        except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                record.state, record.error = "cancelled", "cancelled"
+                raise
+            record.state, record.error = "failed", failure_text(err)
+            return
+        record.state = "succeeded"
+
+    def target_reached(self, plan):
+        if not plan.stop_at_target or plan.target_accuracy is None:
+            return None
+        for record in self.records:
+            value = record.result.best_val_accuracy if record.result else None
+            if value is not None and value >= plan.target_accuracy:
+                return (f"run {record.run.run_id} reached val_accuracy {value:.4f} >= {plan.target_accuracy}; "
+                        f"the remaining runs are skipped")
+        return None
+
+    @workflow.query
+    def progress(self) -> list[RunRecord]:
+        return self.records
+
+    @workflow.query
+    def stop_reason(self) -> Optional[str]:
+        return self.stopped
+
+
+def bad_input(message):
+    """The activity's error for a failure that every attempt would repeat (exit 2 or 3)."""
+    return ApplicationError(message, type=BAD_INPUT, non_retryable=True)
