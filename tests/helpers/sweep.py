@@ -2,6 +2,7 @@
 
     python -m tests.helpers.sweep trainer --run-id ID --output PATH --workers N --cpus C --epochs E
     python -m tests.helpers.sweep sweep [python -m training.sweep flags]
+    python -m tests.helpers.sweep record FOLDER   (re)records tests/sweep/fixtures/sweep_history.json
 
 The trainer starts a `sleep` child in its process group and appends "start ID <pid> <child pid>" to FAKE_LOG,
 prints one progress line per epoch and sleeps FAKE_SLEEP seconds in each, then appends "done ID" (so a test can
@@ -91,6 +92,40 @@ def sweep(argv):
     return main(argv, build_command=fake_command)
 
 
+HISTORY_FIXTURE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "sweep", "fixtures", "sweep_history.json")
+
+
+def record(argv):
+    """The replay test's fixture: a 1-worker sweep of the stand-in trainer whose Ray run fails (one attempt), so
+    the history holds a completed and a failed activity; then its history, exported from the server."""
+    import asyncio
+    import json
+    import subprocess
+
+    from training.sweep import server
+
+    folder = argv[0]
+    env = dict(os.environ, RESULTS_DIR=os.path.join(folder, "results"), FAKE_LOG=os.path.join(folder, "log"),
+               FAKE_SLEEP="0", EPOCHS="2", BATCH_SIZE="64", CLUSTER_CPUS="4", FAKE_FAIL="-01-")
+    subprocess.run([sys.executable, "-m", "tests.helpers.sweep", "sweep", "run", "--sweep", "1", "--experiment",
+                    "replay", "--max-attempts", "1"], env=env, check=False)
+
+    async def fetch(address):
+        from temporalio.client import Client
+
+        client = await Client.connect(address)
+        return (await client.get_workflow_handle("sweep-replay").fetch_history()).to_json()
+
+    embedded = server.EmbeddedServer(env["RESULTS_DIR"]).open()
+    try:
+        text = asyncio.run(fetch(embedded.address))
+    finally:
+        embedded.close()
+    with open(HISTORY_FIXTURE, "w") as handle:
+        handle.write(json.dumps(json.loads(text), indent=1) + "\n")
+    return 0
+
+
 if __name__ == "__main__":
     mode, rest = sys.argv[1], sys.argv[2:]
-    sys.exit({"trainer": trainer, "sweep": sweep}[mode](rest))
+    sys.exit({"trainer": trainer, "sweep": sweep, "record": record}[mode](rest))

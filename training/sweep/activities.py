@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from training import launch
 from training.core import results as results_schema
@@ -139,18 +139,23 @@ class Activities:
         started = time.monotonic()
         code = await self.supervise(argv, env, log_path, info.attempt, request.run_timeout_s, label)
         seconds = round(time.monotonic() - started, 3)
-        if code is None:
-            raise ApplicationError(f"did not finish within RUN_TIMEOUT_S={request.run_timeout_s}s; stopped",
-                                   type="Timeout")
-        if code in (2, 3):
-            raise workflow.bad_input(f"exit {code}: {last_error_line(log_path)}")
-        if code != 0:
-            raise ApplicationError(f"exit {code}: {last_error_line(log_path)}", type="RunFailed")
-        result, problem = valid_results(results_path, run.run_id)
+        result, problem = valid_results(results_path, run.run_id) if code == 0 else (None, None)
         if result is None:
-            raise ApplicationError(f"exit 0 but {problem}", type="RunFailed")
+            raise self.failure(label, info.attempt, seconds, code, problem or last_error_line(log_path),
+                               request.run_timeout_s)
         self.echo(f"{label}: succeeded in {seconds:.1f}s (training {result['training_time_seconds']:.1f}s)")
         return self.result(run, result, info.attempt, seconds)
+
+    def failure(self, label, attempt, seconds, code, detail, timeout_s):
+        """The activity's error, said on the console too. Benign: an expected outcome, which the SDK logs
+        without a traceback. Exit 2 or 3 (a setting no retry can fix) is never retried."""
+        if code is None:
+            message, kind = f"did not finish within RUN_TIMEOUT_S={timeout_s}s; stopped", "Timeout"
+        else:
+            message, kind = f"exit {code}: {detail}", workflow.BAD_INPUT if code in (2, 3) else "RunFailed"
+        self.echo(f"{label}: attempt {attempt} failed after {seconds:.1f}s: {message}")
+        return ApplicationError(message, type=kind, non_retryable=kind == workflow.BAD_INPUT,
+                                category=ApplicationErrorCategory.BENIGN)
 
     @staticmethod
     def result(run, document, attempt, seconds, reused=False):

@@ -23,7 +23,7 @@ from typing import Optional
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, CancelledError
 
 WORKFLOW_NAME = "Cifar10ScalingWorkflow"
 ACTIVITY_NAME = "train_run"
@@ -177,7 +177,3 @@ class Cifar10ScalingWorkflow:
     def stop_reason(self) -> Optional[str]:
         return self.stopped
 
-
-def bad_input(message):
-    """The activity's error for a failure that every attempt would repeat (exit 2 or 3)."""
-    return ApplicationError(message, type=BAD_INPUT, non_retryable=True)
