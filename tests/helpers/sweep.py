@@ -87,9 +87,9 @@ def wait_for_log(path, predicate, timeout=60.0):
 
 
 def sweep(argv):
-    from training.sweep.__main__ import main
+    from training.sweep.__main__ import exit_now, main
 
-    return main(argv, build_command=fake_command)
+    exit_now(main(argv, build_command=fake_command))
 
 
 HISTORY_FIXTURE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "sweep", "fixtures", "sweep_history.json")

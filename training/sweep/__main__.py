@@ -162,5 +162,13 @@ def main(argv=None, build_command=None):
             embedded.close()
 
 
+def exit_now(code):
+    """Exits without the interpreter's teardown, once main() has stopped what it started: the Temporal SDK's
+    Rust threads can abort a finalizing interpreter ("PyGILState_Release", temporalio/sdk-python#300)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
