@@ -81,6 +81,15 @@ def experiment_folder(args, name):
     return os.path.join(os.path.abspath(args.results_dir), "experiments", name)
 
 
+def latest_experiment(args):
+    """The experiment whose folder changed last, for --status without a name."""
+    base = os.path.join(os.path.abspath(args.results_dir), "experiments")
+    names = [name for name in os.listdir(base) if not name.endswith(".old")] if os.path.isdir(base) else []
+    if not names:
+        raise SweepError(f"no sweep has run in {base}; start one with --sweep 1,2 or --scales FILE")
+    return max(names, key=lambda name: os.path.getmtime(os.path.join(base, name)))
+
+
 def workflow_plan(args, plan):
     from training.sweep import workflow
 
@@ -123,7 +132,9 @@ def main(argv=None, build_command=None):
             return 0
         from training.sweep import activities, driver, server
 
-        name = args.experiment if args.command == "status" and args.experiment else None
+        name = None
+        if args.command == "status":
+            name = args.experiment or (None if args.sweep or args.scales else latest_experiment(args))
         plan = None if name else workflow_plan(args, make_plan(args))
         embedded, address, web_ui = open_server(args)
         where = f"embedded Temporal server {address} (database {embedded.record.get('db')})" if embedded else \
