@@ -118,6 +118,12 @@ class LocalCluster:
         self.env = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
         return self
 
+    def ensure(self, *_):
+        """Starts the cluster on first use (a sweep whose Ray runs all finished before starts none); its env."""
+        if self.state_dir is None:
+            self.start()
+        return self.env
+
     def stop(self):
         if self.state_dir:
             _bash(f"local_cluster::stop {self.state_dir}")

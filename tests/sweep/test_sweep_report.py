@@ -22,18 +22,19 @@ TIMES = {  # scale -> training seconds of repeat 1 and 2
 
 def write_experiment(folder, times, scaling="weak", skip=(), target_accuracy=None):
     """A finished sweep as the driver leaves it: the workflow's result exported, and validated results."""
-    plan = scales.build_plan(list(times), scaling, {"DATASET": "digits"}, "known", repeat=2)
+    runs = scales.build_plan(list(times), scaling, {"DATASET": "digits"}, "known", repeat=2)
     os.makedirs(folder, exist_ok=True)
     records = []
-    for run in plan.runs:
-        spec = {"run_id": run.run_id, "index": run.index, "repeat": run.repeat, "kind": run.scale.kind,
-                "cpus": run.scale.cpus, "config_hash": run.config_hash, **dataclasses.asdict(run.scale)}
+    for run in runs:
+        spec = dataclasses.asdict(run)
         if run.run_id in skip:
             records.append({"run": spec, "state": "failed", "result": None, "error": "exit 1: broken"})
             continue
-        seconds = times[run.scale][run.repeat - 1]
-        kind = "baseline" if run.scale.kind == "baseline" else "ray_distributed"
-        result = fake_result(kind, seconds=seconds, cpus=run.scale.cpus, workers=max(run.scale.workers, 1))
+        scale = Scale(workers=run.workers, epochs=run.epochs, batch_size=run.batch_size,
+                      cpus_per_worker=run.cpus_per_worker, gpus_per_worker=run.gpus_per_worker)
+        seconds = times[scale][run.repeat - 1]
+        kind = "baseline" if run.kind == "baseline" else "ray_distributed"
+        result = fake_result(kind, seconds=seconds, cpus=run.cpus, workers=max(run.workers, 1))
         result["run_id"] = run.run_id
         relative = f"runs/{run.run_id}/results.json"
         write_results(os.path.join(folder, relative), result)
@@ -43,7 +44,7 @@ def write_experiment(folder, times, scaling="weak", skip=(), target_accuracy=Non
     atomic_files.write_json(os.path.join(folder, report.EXPORT_FILE), {
         "workflow_id": "sweep-known", "experiment": "known", "scaling": scaling, "target": "local",
         "settings": {}, "target_accuracy": target_accuracy, "records": records, "stopped": None})
-    return plan
+    return runs
 
 
 def rows_by_scale(doc):
@@ -90,8 +91,8 @@ def test_missing_runs_and_incomparable_scales_are_said_not_hidden(tmp_path):
     times = dict(TIMES)
     longer = Scale(workers=2, epochs=5, batch_size=64, cpus_per_worker=1)
     times[longer] = (200.0, 210.0)
-    plan = scales.build_plan(list(times), "weak", {"DATASET": "digits"}, "known", repeat=2)
-    skipped = next(r.run_id for r in plan.runs if r.scale.workers == 2 and r.scale.epochs == 2 and r.repeat == 2)
+    runs = scales.build_plan(list(times), "weak", {"DATASET": "digits"}, "known", repeat=2)
+    skipped = next(r.run_id for r in runs if r.workers == 2 and r.epochs == 2 and r.repeat == 2)
     write_experiment(str(tmp_path), times, skip={skipped})
     doc = report.build_report(str(tmp_path))
     ray2 = [row for row in doc["scales"] if row["workers"] == 2 and row["scale"]["epochs"] == 2][0]
@@ -111,7 +112,7 @@ def test_time_to_accuracy_counts_epochs_until_the_target():
 
 def test_no_report_files_until_a_run_succeeded(tmp_path):
     times = {Scale(workers=1, epochs=2, batch_size=64, cpus_per_worker=1): (1.0, 1.0)}
-    plan = scales.build_plan(list(times), "weak", {"DATASET": "digits"}, "known", repeat=2)
-    write_experiment(str(tmp_path), times, skip={r.run_id for r in plan.runs})
+    runs = scales.build_plan(list(times), "weak", {"DATASET": "digits"}, "known", repeat=2)
+    write_experiment(str(tmp_path), times, skip={r.run_id for r in runs})
     assert report.write_report(str(tmp_path)) == []
     assert not os.path.exists(os.path.join(tmp_path, "report.json"))

@@ -1,9 +1,8 @@
-"""python -m training.sweep run|status|report [flags]: scaling sweeps as a Temporal workflow.
+"""python -m training.sweep run|status [flags]: scaling sweeps as a Temporal workflow.
 
     python -m training.sweep run --sweep 1,2 --repeat 3       # baseline + Ray 1 and 2 workers, 3 times each
     python -m training.sweep run --scales scales.yaml          # scale configs from a YAML or JSON file
     python -m training.sweep status --experiment NAME          # the table, from the workflow (also: run --status)
-    python -m training.sweep report --experiment NAME          # write the report again from the export
 
 The workflow id is sweep-<experiment>: running the same command again resumes it (finished runs are kept, the
 one in flight is retried), a finished one prints its report, --fresh starts over. The Temporal server is the
@@ -20,13 +19,13 @@ import sys
 from training.core import settings
 from training.sweep import EXIT_INTERRUPTED, SweepError, scales
 
-COMMANDS = ("run", "status", "report")
+COMMANDS = ("run", "status")
 
 
 def parse_args(argv):
     parser = settings.parser_for("sweep", __doc__.split("\n")[0], prog="python -m training.sweep")
     parser.add_argument("command", nargs="?", default="run", choices=COMMANDS,
-                        help="run (default), status or report")
+                        help="run (default) or status")
     parser.add_argument("--fresh", action="store_true",
                         help="start over: the experiment's folder is renamed <name>.<time>.old, nothing deleted")
     parser.add_argument("--status", action="store_true", help="same as the status command")
@@ -68,12 +67,22 @@ def cluster_cpus(args):
 
 
 def make_plan(args):
+    """The workflow's input: the runs of the scales, with what the activities and the report need."""
+    from training.sweep import workflow
+
     listed = load_scales(args)
     scales.check_scales(listed, cluster_cpus(args), args.scaling)
     hashed = scales.hashed_settings_from(os.environ)
     name = args.experiment or scales.derive_experiment_name(listed, args.scaling, hashed)
     scales.check_experiment_name(name)
-    return scales.build_plan(listed, args.scaling, hashed, name, args.repeat)
+    extra = {}
+    if os.environ.get("KIT_SWEEP_HEARTBEAT_TIMEOUT_S"):  # the tests' short timeouts; not a user setting
+        extra = {"heartbeat_timeout_s": int(os.environ["KIT_SWEEP_HEARTBEAT_TIMEOUT_S"]), "retry_interval_s": 0.5}
+    return workflow.SweepPlan(experiment=name, experiment_dir=experiment_folder(args, name), scaling=args.scaling,
+                              target=args.target, runs=scales.build_plan(listed, args.scaling, hashed, name,
+                                                                         args.repeat),
+                              settings=hashed, max_attempts=args.max_attempts, run_timeout_s=args.run_timeout or 0,
+                              target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target, **extra)
 
 
 def experiment_folder(args, name):
@@ -88,22 +97,6 @@ def latest_experiment(args):
     if not names:
         raise SweepError(f"no sweep has run in {base}; start one with --sweep 1,2 or --scales FILE")
     return max(names, key=lambda name: os.path.getmtime(os.path.join(base, name)))
-
-
-def workflow_plan(args, plan):
-    from training.sweep import workflow
-
-    runs = [workflow.RunSpec(run_id=run.run_id, index=run.index, repeat=run.repeat, kind=run.scale.kind,
-                             workers=run.scale.workers, epochs=run.scale.epochs, batch_size=run.scale.batch_size,
-                             cpus_per_worker=run.scale.cpus_per_worker, gpus_per_worker=run.scale.gpus_per_worker,
-                             cpus=run.scale.cpus, config_hash=run.config_hash) for run in plan.runs]
-    extra = {}
-    if os.environ.get("KIT_SWEEP_HEARTBEAT_TIMEOUT_S"):  # the tests' short timeouts; not a user setting
-        extra = {"heartbeat_timeout_s": int(os.environ["KIT_SWEEP_HEARTBEAT_TIMEOUT_S"]), "retry_interval_s": 0.5}
-    return workflow.SweepPlan(experiment=plan.experiment, experiment_dir=experiment_folder(args, plan.experiment),
-                              scaling=plan.scaling, target=args.target, runs=runs, settings=plan.hashed_settings,
-                              max_attempts=args.max_attempts, run_timeout_s=args.run_timeout or 0,
-                              target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target, **extra)
 
 
 def open_server(args):
@@ -123,19 +116,13 @@ def main(argv=None, build_command=None):
     args = parse_args(argv)
     embedded = cluster = None
     try:
-        if args.command == "report":
-            from training.sweep import report
-
-            name = args.experiment or make_plan(args).experiment
-            for path in report.write_report(experiment_folder(args, name)):
-                print(path)
-            return 0
+        from training import launch
         from training.sweep import activities, driver, server
 
         name = None
         if args.command == "status":
             name = args.experiment or (None if args.sweep or args.scales else latest_experiment(args))
-        plan = None if name else workflow_plan(args, make_plan(args))
+        plan = None if name else make_plan(args)
         embedded, address, web_ui = open_server(args)
         where = f"embedded Temporal server {address} (database {embedded.record.get('db')})" if embedded else \
             f"Temporal server TEMPORAL_ADDRESS={os.environ['TEMPORAL_ADDRESS']}"
@@ -147,9 +134,11 @@ def main(argv=None, build_command=None):
             return asyncio.run(show())
         ray_runs = [run for run in plan.runs if run.kind == "ray"]
         if args.target == "local" and ray_runs and not build_command:
-            cluster = activities.LazyCluster(max(run.workers for run in ray_runs),
-                                             max(run.cpus_per_worker for run in ray_runs))
-        work = activities.Activities(build_command=build_command or activities.run_command, cluster=cluster,
+            # One cluster for the sweep, shaped for its largest scale; a smaller run takes some of its nodes.
+            cluster = launch.LocalCluster(max(run.workers for run in ray_runs),
+                                          max(run.cpus_per_worker for run in ray_runs))
+        work = activities.Activities(build_command=build_command or activities.run_command,
+                                     cluster=cluster.ensure if cluster else None,
                                      echo=lambda line: print(line, flush=True))
         print(f"[sweep] experiment {plan.experiment}: {len(plan.runs)} run(s), {plan.scaling} scaling, target "
               f"{plan.target}; folder {driver.shown(plan.experiment_dir)}; {where}; workflow "

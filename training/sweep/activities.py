@@ -209,19 +209,3 @@ class Activities:
         return offset + complete
 
 
-
-class LazyCluster:
-    """The local Ray cluster of a sweep, started for its first Ray run (a sweep whose Ray runs all finished
-    before starts none), shaped for its largest scale (a smaller run takes some of its nodes)."""
-
-    def __init__(self, workers, cpus_per_worker):
-        self.cluster = launch.LocalCluster(workers, cpus_per_worker)
-        self.env = None
-
-    def __call__(self, _run):
-        if self.env is None:
-            self.env = self.cluster.start().env
-        return self.env
-
-    def stop(self):
-        self.cluster.stop()

@@ -12,6 +12,7 @@ started (the pid in server.json, while it holds the server lock), never one of y
 """
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -171,28 +172,25 @@ class EmbeddedServer:
         finally:
             os.close(last)
 
-    def _stop_kit_server(self):
-        pid = self.record.get("pid")
-        # Only while the server lock is held: a pid of a server that died may be someone else's process by now.
+    def _running(self):
+        """Whether the kit's server lives: it holds server.lock for exactly as long."""
         probe = _lock(os.path.join(self.folder, "server.lock"), fcntl.LOCK_EX)
         if probe is not None:
             os.close(probe)
+        return probe is None
+
+    def _stop_kit_server(self):
+        pid = self.record.get("pid")
+        if not pid or not self._running():  # the pid of a server that is gone may be another process's by now
             return
-        if not pid:
-            return
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            probe = _lock(os.path.join(self.folder, "server.lock"), fcntl.LOCK_EX)
-            if probe is not None:
-                os.close(probe)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, sig)
+            deadline = time.monotonic() + 10
+            while self._running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not self._running():
                 break
-            time.sleep(0.05)
-        else:
-            os.killpg(pid, signal.SIGKILL)
         if self.started:
             self.started.wait(timeout=10)
 

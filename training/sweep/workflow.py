@@ -1,20 +1,11 @@
 """The sweep as a Temporal workflow: Cifar10ScalingWorkflow runs the baseline and every (scale, repeat) of the
-plan, in order, each as one `train_run` activity (training/sweep/activities.py), and answers the `progress`
-query with every run's state.
+plan, in order, each as one `train_run` activity (activities.py), and answers the `progress` query.
 
-Deterministic, so this module imports only the standard library, dataclasses and temporalio: the worker runs
-the workflow in a sandbox that re-imports it, and numpy (for one) at the top of this module keeps the worker
-from starting. The plan and the results travel as the dataclasses below, in JSON.
-
-The activity options, and why:
-- heartbeat timeout HEARTBEAT_TIMEOUT_S (2 min): the trainer's progress is heartbeated every few seconds; a worker
-  that died is found by this timeout, or at once by the next sweep of the experiment (__main__.py fails the dead
-  worker's attempt), never by waiting out the start-to-close timeout;
-- start-to-close: RUN_TIMEOUT_S plus a minute for the activity to stop the run itself, or NO_LIMIT_S (24 h) with
-  RUN_TIMEOUT_S=0, a bound no laptop run reaches that still frees the experiment of a run lost some other way;
-- retries: MAX_ATTEMPTS attempts, 10 s apart; BadInput (the trainer's exit 2 or 3) is never retried;
-- cancellation WAIT_CANCELLATION_COMPLETED: the workflow ends only after the activity killed the trainer's
-  process group (TRY_CANCEL reports "cancelled" while the trainer trains on).
+Deterministic, and imports only the standard library, dataclasses and temporalio: the worker's sandbox
+re-imports this module (numpy at its top keeps the worker from starting). The activity options and why they are
+what they are: docs/SWEEPS.md. In short: a heartbeat timeout of minutes, start-to-close from RUN_TIMEOUT_S (24 h
+when it is 0, no limit), MAX_ATTEMPTS with BadInput never retried, WAIT_CANCELLATION_COMPLETED (the workflow
+ends only once the activity killed its trainer; TRY_CANCEL reports "cancelled" while the trainer trains on).
 """
 
 from dataclasses import dataclass, field
@@ -172,8 +163,4 @@ class Cifar10ScalingWorkflow:
     @workflow.query
     def progress(self) -> list[RunRecord]:
         return self.records
-
-    @workflow.query
-    def stop_reason(self) -> Optional[str]:
-        return self.stopped
 
