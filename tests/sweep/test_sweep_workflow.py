@@ -43,6 +43,15 @@ def run_sweep(env, *args, timeout=120, **overrides):
                           timeout=timeout)
 
 
+def sweep_in_flight(env, experiment_name, sleep):
+    """A sweep of one worker whose runs each train `sleep` seconds an epoch, started once its first run trains:
+    (the sweep, the trainer's log words: start RUN_ID TRAINER_PID CHILD_PID)."""
+    sweep = subprocess.Popen(sweep_cmd("run", "--sweep", "1", "--experiment", experiment_name),
+                             env={**env, "FAKE_SLEEP": str(sleep)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    return sweep, wait_for_log(env["FAKE_LOG"], lambda w: w[0] == "start")
+
+
 def started(env):
     return [words[1] for words in trainer_log(env["FAKE_LOG"]) if words[0] == "start"]
 
@@ -129,11 +138,8 @@ def test_bad_input_in_a_run_is_not_retried(env):
 
 
 def test_cancelling_the_workflow_kills_the_trainers_process_group(env):
-    sweep = subprocess.Popen(sweep_cmd("run", "--sweep", "1", "--experiment", "cancel"),
-                             env={**env, "FAKE_SLEEP": "60"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+    sweep, words = sweep_in_flight(env, "cancel", 60)
     try:
-        words = wait_for_log(env["FAKE_LOG"], lambda w: w[0] == "start")
         trainer, child = int(words[2]), int(words[3])
         address = json.load(open(os.path.join(env["RESULTS_DIR"], "temporal", "server.json")))["address"]
         temporal_cli(address, "workflow", "cancel", "-w", "sweep-cancel")
@@ -199,11 +205,8 @@ def test_an_unreachable_temporal_address_is_one_line_within_seconds_and_starts_n
 
 
 def test_a_second_sweep_of_a_running_experiment_is_refused_and_sigterm_stops_the_first(env):
-    first = subprocess.Popen(sweep_cmd("run", "--sweep", "1", "--experiment", "busy"),
-                             env={**env, "FAKE_SLEEP": "30"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+    first, words = sweep_in_flight(env, "busy", 30)
     try:
-        words = wait_for_log(env["FAKE_LOG"], lambda w: w[0] == "start")
         time.sleep(3)  # the attempt's first heartbeat names the first sweep's worker
         second = run_sweep(env, "run", "--sweep", "1", "--experiment", "busy")
         lines = second.stderr.strip().splitlines()
