@@ -1,22 +1,16 @@
-"""The sweep's one activity, `train_run`: one run of the plan as a child process in its own process group,
-through the kit's one launcher (training/launch.py).
+"""The sweep's one activity, `train_run`: one run of the plan, started by the kit's one launcher
+(training/launch.py) in its own process group. Idempotent (a valid results.json of the run is returned, never
+trained or written again), heartbeats the trainer's progress, kills the whole group when cancelled (by the
+workflow, or by the worker shutting down on Ctrl-C), and fails non-retryably on exit 2 or 3 (bad input).
 
-A run's folder, <experiment>/runs/<run_id>/, holds results.json (written atomically by the trainer, only when it
-finished), attempt-K.log (the trainer's output, one file per attempt) and, for Ray, checkpoints/ (what a retried
-attempt resumes from). The activity:
-- is idempotent: a valid results.json of the run is returned as it is, never trained or written again (a
-  completion the server lost while it was down is then not repeated);
-- heartbeats the trainer's progress (epoch, seconds, the last progress line) as it goes (the worker sends one every few seconds);
-- on cancellation (the workflow's, or the worker shutting down on Ctrl-C) kills the trainer's whole process
-  group, Ray's driver with it, and says so;
-- fails non-retryably (BadInput) when the trainer exits 2 or 3, the codes of a setting no retry can fix.
+A run's folder, <experiment>/runs/<run_id>/: results.json (written atomically by the trainer once it finished),
+attempt-K.log (each attempt's output) and, for Ray, checkpoints/ (what a retried attempt resumes from).
 """
 
 import asyncio
 import os
 import re
 import time
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from temporalio import activity
@@ -30,16 +24,6 @@ RESULTS_FILE = "results.json"
 CHECKPOINTS_DIR = "checkpoints"
 POLL_S = 0.5
 PROGRESS = re.compile(r"\] epoch (\d+)/(\d+)")
-
-
-@dataclass
-class Progress:
-    """The heartbeat's details, which --status and Temporal Web show for the run in flight."""
-    attempt: int
-    epoch: int
-    epochs: int
-    seconds: float
-    line: str
 
 
 def has_checkpoint(run_dir):
@@ -172,14 +156,15 @@ class Activities:
             log.flush()
             process = launch.start(argv, env, stdout=log)
         started, offset = time.monotonic(), 0
-        progress = Progress(attempt=attempt, epoch=0, epochs=0, seconds=0.0, line="")
+        # The heartbeat's details: what --status and Temporal Web show of the run in flight.
+        progress = {"attempt": attempt, "epoch": 0, "epochs": 0, "seconds": 0.0, "line": ""}
         try:
             while process.poll() is None:
                 await asyncio.sleep(POLL_S)
                 offset = self.read_progress(log_path, offset, progress)
-                progress.seconds = round(time.monotonic() - started, 1)
+                progress["seconds"] = round(time.monotonic() - started, 1)
                 activity.heartbeat(progress)  # the SDK sends at most one per throttle interval
-                if timeout_s and progress.seconds > timeout_s:
+                if timeout_s and progress["seconds"] > timeout_s:
                     await asyncio.to_thread(launch.stop, process)
                     return None
         except asyncio.CancelledError:
@@ -202,10 +187,10 @@ class Activities:
         for line in data[:complete].decode(errors="replace").splitlines():
             if line.startswith("["):
                 self.echo(f"    {line}")
-                progress.line = line[:300]
+                progress["line"] = line[:300]
                 match = PROGRESS.search(line)
                 if match:
-                    progress.epoch, progress.epochs = int(match.group(1)), int(match.group(2))
+                    progress.update(epoch=int(match.group(1)), epochs=int(match.group(2)))
         return offset + complete
 
 

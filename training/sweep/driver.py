@@ -1,10 +1,6 @@
-"""Drives one experiment's workflow: starts it, or attaches to it after a crash, runs the worker that executes
-its activities, and reads its progress for --status.
-
-The workflow id is `sweep-<experiment>` and the task queue the same, so running the same command again finds
-the same workflow instead of starting a duplicate, and two experiments never execute each other's runs. A
-finished experiment is reported, not run again; --fresh starts a new execution under the same id (Temporal
-keeps the old one's history) after moving the old experiment's folder aside.
+"""Drives one experiment's workflow (id and task queue `sweep-<experiment>`, so the same command finds it and
+two experiments never run each other's runs): starts it, attaches to it after a crash, reports it once
+finished, or with --fresh starts a new execution under the same id; runs its worker; reads --status.
 """
 
 import asyncio
@@ -23,7 +19,6 @@ from training.core import atomic_files
 from training.sweep import EXIT_FAILED, EXIT_INTERRUPTED, SweepError, report, workflow
 from training.sweep.workflow import Cifar10ScalingWorkflow
 
-EXPORT_FILE = "experiment.json"
 STARTED = 2  # PendingActivityState.STARTED: a worker holds the attempt
 # The worker sends heartbeats (and so learns of a cancellation) at least this often, whatever the timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
@@ -105,11 +100,13 @@ def move_aside(folder):
     return target
 
 
-def write_outputs(folder, summary, echo):
+def write_outputs(plan, summary, echo):
     """The export of the workflow's result (the report's input) and the report files."""
-    document = {"workflow_id": workflow_id(summary.experiment), **dataclasses.asdict(summary)}
-    atomic_files.write_json(os.path.join(folder, EXPORT_FILE), document)
-    written = report.write_report(folder)
+    document = {"workflow_id": workflow_id(plan.experiment), "experiment": plan.experiment, "scaling": plan.scaling,
+                "target": plan.target, "settings": plan.settings, "target_accuracy": plan.target_accuracy,
+                **dataclasses.asdict(summary)}
+    atomic_files.write_json(os.path.join(plan.experiment_dir, report.EXPORT_FILE), document)
+    written = report.write_report(plan.experiment_dir)
     if written:
         echo(f"[sweep] report: {', '.join(shown(p) for p in written)}")
 
@@ -133,7 +130,7 @@ async def run(client, plan, activities, fresh=False, echo=print, web_ui=None):
     elif described is not None and described.status == WorkflowExecutionStatus.COMPLETED:
         summary = await handle.result()
         echo(f"[sweep] experiment {plan.experiment} finished before (workflow {handle.id}); its report:")
-        write_outputs(folder, summary, echo)
+        write_outputs(plan, summary, echo)
         return exit_code(summary)
     os.makedirs(folder, exist_ok=True)
     if running:
@@ -153,7 +150,7 @@ async def run(client, plan, activities, fresh=False, echo=print, web_ui=None):
         except WorkflowFailureError as err:
             raise SweepError(f"workflow {handle.id} ended without finishing ({workflow.failure_text(err.cause)}); "
                              f"finished runs are kept: run the same command to go on", code=EXIT_FAILED) from None
-    write_outputs(folder, summary, echo)
+    write_outputs(plan, summary, echo)
     if summary.stopped:
         echo(f"[sweep] stop rule: {summary.stopped}")
     return exit_code(summary)

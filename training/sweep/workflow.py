@@ -87,11 +87,6 @@ class RunRecord:
 
 @dataclass
 class SweepSummary:
-    experiment: str
-    scaling: str
-    target: str
-    settings: dict[str, str]
-    target_accuracy: Optional[float]
     records: list[RunRecord]
     stopped: Optional[str] = None  # why the stop rule ended the sweep early
 
@@ -125,9 +120,7 @@ class Cifar10ScalingWorkflow:
                         rest.state = "skipped"
                 break
             await self.run_one(plan, record)
-        return SweepSummary(experiment=plan.experiment, scaling=plan.scaling, target=plan.target,
-                            settings=plan.settings, target_accuracy=plan.target_accuracy, records=self.records,
-                            stopped=self.stopped)
+        return SweepSummary(records=self.records, stopped=self.stopped)
 
     async def run_one(self, plan, record):
         record.state = "running"
