@@ -52,7 +52,7 @@ class SweepPlan:
     target_accuracy: Optional[float] = None
     stop_at_target: bool = False
     heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S
-    retry_interval_s: float = 10.0
+    retry_interval_s: float = 2.0  # doubling up to a minute: a resumed crash waits 2 s, a flaky start longer
 
 
 @dataclass
@@ -131,8 +131,9 @@ class Cifar10ScalingWorkflow:
                 ACTIVITY_NAME, request, result_type=RunResult, activity_id=record.run.run_id,
                 start_to_close_timeout=start_to_close(plan),
                 heartbeat_timeout=timedelta(seconds=plan.heartbeat_timeout_s),
-                retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, backoff_coefficient=1.0,
+                retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, backoff_coefficient=2.0,
                                          initial_interval=timedelta(seconds=plan.retry_interval_s),
+                                         maximum_interval=timedelta(seconds=60),
                                          non_retryable_error_types=[BAD_INPUT]),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
         except ActivityError as err:
