@@ -281,3 +281,36 @@ def test_stop_rule_skips_the_rest_once_a_run_reaches_the_target(env):
     report = json.load(open(os.path.join(experiment(env, "enough"), "report.json")))
     assert report["scales"][0]["time_to_target_seconds"]["median"] == pytest.approx(100.0)
     assert "remaining runs are skipped" in report["stopped"]
+
+
+def test_the_embedded_server_and_its_web_ui_listen_on_loopback_only_and_stop_with_the_last_user(tmp_path):
+    import urllib.request
+
+    first = server.EmbeddedServer(str(tmp_path), ui=True).open()
+    second = server.EmbeddedServer(str(tmp_path)).open()  # a second sweep joins the running server
+    try:
+        assert second.address == first.address and second.started is None
+        with urllib.request.urlopen(first.ui_address, timeout=10) as page:
+            assert page.status == 200
+        out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+        bound = [line.split()[3] for line in out.splitlines() if f"pid={first.record['pid']}," in line]
+        assert len(bound) >= 4 and all(address.startswith("127.0.0.1:") for address in bound), bound
+        first.close()
+        assert alive(first.record["pid"]), "stopped while another sweep still used it"
+    finally:
+        first.close()
+        second.close()
+    assert not wait_gone([first.record["pid"]], timeout=10)
+
+
+def test_temporal_address_uses_that_server_and_starts_none(env, tmp_path):
+    theirs = server.EmbeddedServer(str(tmp_path / "elsewhere")).open()  # stands in for a server of your own
+    try:
+        done = run_sweep(env, "run", "--sweep", "1", "--experiment", "remote", TEMPORAL_ADDRESS=theirs.address)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"TEMPORAL_ADDRESS={theirs.address}" in done.stdout
+        assert not os.path.exists(os.path.join(env["RESULTS_DIR"], "temporal"))
+        described = temporal_cli(theirs.address, "workflow", "describe", "-w", "sweep-remote")
+        assert described["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+    finally:
+        theirs.close()

@@ -150,7 +150,7 @@ class EmbeddedServer:
         self.record = {"pid": self.started.pid, "address": address, "ui": ui, "db": argv[argv.index("--db-filename") + 1]}
         atomic_files.write_json(os.path.join(self.folder, "server.json"), self.record)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(address):
+        while not all(_answers(where) for where in (address, (ui or "").removeprefix("http://")) if where):
             if self.started.poll() is not None or time.monotonic() > deadline:
                 self.close()
                 raise SweepError(f"the embedded Temporal server did not start; its log is {self.folder}/server.log",
