@@ -106,6 +106,16 @@ Measured by `scripts/measure-quick-start.sh` (it rewrites this block; this bench
 (not measured yet: run scripts/measure-quick-start.sh)
 <!-- quick-start-table:end -->
 
+## What Temporal costs a sweep (`python -m benchmarks.sweep_overhead`)
+
+The quick sweep (baseline, Ray 1 and 2 workers) as the kit runs it, and the same runs launched one after
+another without Temporal; measured by `benchmarks/sweep_overhead.py` (it rewrites this block; this benchmark
+keeps it as it is).
+
+<!-- sweep-overhead:begin -->
+(not measured yet: run python -m benchmarks.sweep_overhead)
+<!-- sweep-overhead:end -->
+
 ## Fixed costs of a Ray run (N workers)
 
 Measured from the moment the command's process started (`interpreter_start` is the time until the script's

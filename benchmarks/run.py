@@ -184,19 +184,23 @@ def summarize(repeats, opts, probes, accuracy):
     }
 
 
-QUICK_START_BLOCK = re.compile(r"<!-- quick-start-table:begin -->.*?<!-- quick-start-table:end -->", re.S)
+# Blocks other programs measure and write (scripts/measure-quick-start.sh, benchmarks/sweep_overhead.py): a
+# rerun of this benchmark keeps them as they are.
+KEPT_BLOCKS = ("quick-start-table", "sweep-overhead")
 
 
 def write_markdown(path, text):
-    """Writes BENCHMARKS.md, keeping the quick-start figures that scripts/measure-quick-start.sh measured there:
-    this benchmark does not measure them, and a rerun must not wipe them."""
+    """Writes BENCHMARKS.md, keeping the blocks other programs measured there."""
     try:
         with open(path) as handle:
-            kept = QUICK_START_BLOCK.search(handle.read())
+            old = handle.read()
     except OSError:
-        kept = None
-    if kept:
-        text = QUICK_START_BLOCK.sub(lambda _: kept.group(0), text, count=1)
+        old = ""
+    for name in KEPT_BLOCKS:
+        kept = re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", old, re.S)
+        if kept:
+            text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", lambda _: kept.group(0), text, count=1,
+                          flags=re.S)
     atomic_files.write_text(path, text)
 
 

@@ -4,7 +4,9 @@ activities), and run without Temporal: the same runs, with the same command line
 local Ray cluster started for the first Ray run, launched one after another through training/launch.py.
 Alternated, so that drift of the machine hits both alike; prints each wall time and the medians.
 
-    python -m benchmarks.sweep_overhead [--repeats 3] [--folder DIR]     (starts Ray: run it alone on the machine)
+    python -m benchmarks.sweep_overhead [--repeats 3] [--folder DIR] [--no-docs]   (starts Ray: run it alone)
+
+Writes its figures into BENCHMARKS.md's sweep-overhead block (--no-docs: only prints them).
 """
 
 import argparse
@@ -63,6 +65,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folder", default=None)
+    parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args(argv)
     folder = args.folder or tempfile.mkdtemp(prefix="kit-sweep-overhead-")
     env = {k: v for k, v in os.environ.items() if k not in settings.BY_NAME}
@@ -76,6 +79,32 @@ def main(argv=None):
     summary = {kind: spread(values) for kind, values in seconds.items()}
     summary["overhead_seconds_median"] = summary["with_temporal"]["median"] - summary["without_temporal"]["median"]
     print(json.dumps({"seconds": seconds, "summary": summary}, indent=1))
+    if not args.no_docs:
+        write_block(seconds, summary)
+
+
+def write_block(seconds, summary):
+    from scripts.lib.quick_start_docs import machine, replace_block
+
+    def cell(kind):
+        s = summary[kind]
+        return f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f}, n={s['n']})"
+
+    body = "\n".join([
+        f"Measured on {machine()}, {time.strftime('%Y-%m-%d')}, alternating the two ways.", "",
+        "| Way | Wall time per sweep: median (min-max) | Each repeat (s) |", "|---|---|---|",
+        f"| with Temporal (`python -m training.sweep run --sweep 1,2 --scaling strong`) | {cell('with_temporal')} | "
+        f"{', '.join(map(str, seconds['with_temporal']))} |",
+        f"| the same runs through `training/launch.py` alone | {cell('without_temporal')} | "
+        f"{', '.join(map(str, seconds['without_temporal']))} |", "",
+        f"Difference of the medians: {summary['overhead_seconds_median']:+.1f} s per sweep."])
+    path = os.path.join(launch.REPO_ROOT, "BENCHMARKS.md")
+    with open(path) as handle:
+        text = replace_block(handle.read(), "sweep-overhead", body)
+    from training.core import atomic_files
+
+    atomic_files.write_text(path, text)
+    print(f"Wrote the sweep-overhead block of {path}")
 
 
 if __name__ == "__main__":
