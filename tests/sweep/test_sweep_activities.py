@@ -40,3 +40,29 @@ def test_a_local_ray_run_resumes_only_from_a_checkpoint_it_has(monkeypatch, tmp_
     os.makedirs(tmp_path / "checkpoints" / "epoch-1")
     argv, _, resumes = activities.run_command(req, str(tmp_path), 2, {"RAY_ADDRESS": "127.0.0.1:7000"})
     assert resumes and "--resume" in argv and argv[argv.index("--output") + 1] == str(tmp_path / "results.json")
+
+
+def test_a_killed_sweep_left_as_a_zombie_or_a_reused_pid_does_not_count_as_running():
+    import subprocess
+    import sys
+    import time
+
+    from training.sweep import driver
+
+    def started(argv):
+        process = subprocess.Popen(argv)
+        while argv[-1].encode() not in open(f"/proc/{process.pid}/cmdline", "rb").read():  # until it ran exec
+            time.sleep(0.01)
+        return process
+
+    other = started(["sleep", "30"])  # alive, but not a sweep: a pid reused by another program
+    try:
+        assert not driver.sweep_alive(other.pid)
+    finally:
+        other.kill()
+    sweep = started([sys.executable, "-c", "import time; time.sleep(30)", "training.sweep"])
+    assert driver.sweep_alive(sweep.pid)
+    sweep.kill()
+    time.sleep(0.5)  # not reaped: a zombie, as a SIGKILLed sweep whose parent died too is
+    assert not driver.sweep_alive(sweep.pid)
+    sweep.wait()

@@ -32,13 +32,29 @@ def identity():
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
-def _alive(pid):
+SWEEP_MODULES = (b"training.sweep", b"tests.helpers.sweep")  # `python -m` of the sweep, and of the tests' one
+
+
+def sweep_alive(pid):
+    """Whether `pid` is a sweep still running. A killed sweep can linger as a zombie that nobody reaped (its
+    parent died with it), and its pid can be reused; /proc tells both apart, kill(0) where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            words = cmdline.read().split(b"\0")
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z" and any(w.endswith(SWEEP_MODULES) for w in words)
+    except FileNotFoundError:
+        return not os.path.isdir("/proc") and _signal_reaches(pid)
+    except OSError:
+        return _signal_reaches(pid)
+
+
+def _signal_reaches(pid):
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -76,7 +92,7 @@ async def release_dead_attempts(client, handle, described, echo):
         pid, _, where = pending.last_worker_identity.partition("@")
         if where != host or not pid.isdigit():
             continue
-        if int(pid) != os.getpid() and _alive(int(pid)):
+        if int(pid) != os.getpid() and sweep_alive(int(pid)):
             raise SweepError(f"experiment '{handle.id.removeprefix('sweep-')}' is being run by another sweep (pid "
                              f"{pid}); wait for it to end, or watch it with --status", code=EXIT_FAILED)
         echo(f"[sweep] run {pending.activity_id}: its sweep (pid {pid}) is gone; retrying it now")
