@@ -6,11 +6,13 @@ import os
 
 import pytest
 
-from tests.helpers.results_factory import fake_result
-from training.core.results import write_results
-from training.core import atomic_files
-from training.sweep import report, scales
-from training.sweep.scales import Scale
+pytest.importorskip("temporalio", reason="the plan's runs are the workflow's dataclasses")
+
+from tests.helpers.results_factory import fake_result  # noqa: E402
+from training.core import atomic_files  # noqa: E402
+from training.core.results import write_results  # noqa: E402
+from training.sweep import report, scales  # noqa: E402
+from training.sweep.scales import Scale  # noqa: E402
 
 TIMES = {  # scale -> training seconds of repeat 1 and 2
     Scale(workers=0, epochs=2, batch_size=64, cpus_per_worker=1): (100.0, 110.0),
