@@ -90,6 +90,7 @@ def write_block(seconds, summary):
         s = summary[kind]
         return f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f}, n={s['n']})"
 
+    widest = max(summary[kind]["max"] - summary[kind]["min"] for kind in ("with_temporal", "without_temporal"))
     body = "\n".join([
         f"Measured on {machine()}, {time.strftime('%Y-%m-%d')}, alternating the two ways.", "",
         "| Way | Wall time per sweep: median (min-max) | Each repeat (s) |", "|---|---|---|",
@@ -97,7 +98,8 @@ def write_block(seconds, summary):
         f"{', '.join(map(str, seconds['with_temporal']))} |",
         f"| the same runs through `training/launch.py` alone | {cell('without_temporal')} | "
         f"{', '.join(map(str, seconds['without_temporal']))} |", "",
-        f"Difference of the medians: {summary['overhead_seconds_median']:+.1f} s per sweep."])
+        f"Difference of the medians: {summary['overhead_seconds_median']:+.1f} s per sweep; the repeats of one way "
+        f"alone spread over up to {widest:.1f} s."])
     path = os.path.join(launch.REPO_ROOT, "BENCHMARKS.md")
     with open(path) as handle:
         text = replace_block(handle.read(), "sweep-overhead", body)
