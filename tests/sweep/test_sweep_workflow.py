@@ -314,3 +314,15 @@ def test_temporal_address_uses_that_server_and_starts_none(env, tmp_path):
         assert described["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
     finally:
         theirs.close()
+
+
+def test_fresh_starts_the_experiment_over_and_keeps_the_old_one_aside(env):
+    assert run_sweep(env, "run", "--sweep", "1", "--experiment", "again").returncode == 0
+    first = list(started(env))
+    done = run_sweep(env, "run", "--sweep", "1", "--experiment", "again", "--fresh")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "--fresh: the earlier experiment is kept as" in done.stdout and "started workflow sweep-again" in done.stdout
+    assert started(env) == first + first  # every run trained again, in a new execution of the same workflow id
+    old = [name for name in os.listdir(os.path.dirname(experiment(env, "again"))) if name.endswith(".old")]
+    assert len(old) == 1 and os.path.exists(os.path.join(os.path.dirname(experiment(env, "again")), old[0],
+                                                         "report.json"))
