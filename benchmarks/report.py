@@ -115,6 +115,16 @@ run starts (`benchmarks/startup_trace.py` rewrites this block; this benchmark ke
 (not measured yet: run .venv/bin/python -m benchmarks.startup_trace)
 <!-- startup-trace:end -->
 
+## What Temporal costs a sweep (`python -m benchmarks.sweep_overhead`)
+
+The quick sweep (baseline, Ray 1 and 2 workers) as the kit runs it, and the same runs launched one after
+another without Temporal; measured by `benchmarks/sweep_overhead.py` (it rewrites this block; this benchmark
+keeps it as it is).
+
+<!-- sweep-overhead:begin -->
+(not measured yet: run python -m benchmarks.sweep_overhead)
+<!-- sweep-overhead:end -->
+
 ## Fixed costs of a Ray run (N workers)
 
 Measured from the moment the command's process started (`interpreter_start` is the time until the script's

@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,33 +21,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 from benchmarks import cpu_sampler
+from training import launch
 from training.core import atomic_files
-from training.core.scaling_metrics import efficiency, overhead, speedup, steady_images_per_second
-
-LIB = f"source {REPO}/scripts/lib/common.sh; source {REPO}/scripts/lib/local_cluster.sh"
+from training.core.scaling_metrics import efficiency, overhead, speedup, spread, steady_images_per_second
 
 
 def stats(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+    """The spread of the measured values, or None when none was (the report prints n/a)."""
+    summary = spread(values)
+    return summary if summary["n"] else None
 
 
 def run_training(program, values, env, label, sample_workers=0):
-    """Runs one trainer with the argv the settings table builds from `values` (NAME -> value); with
+    """Runs one trainer through the kit's launcher with the settings `values` (NAME -> value); with
     sample_workers, also who used the CPUs while that many trained. The benchmark sets every setting it
     depends on, so `env` carries none of the user's training settings."""
-    from training.core import settings
-
-    argv = settings.trainer_argv(program, "local", values, environ={})
+    argv = launch.command(program, "local", values, environ={})
     started = time.time()
-    with cpu_sampler.Sampler(sample_workers) if sample_workers else contextlib.nullcontext() as sampler:
-        proc = subprocess.run([sys.executable, *argv], env=env,
-                              capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-3000:])
-        raise SystemExit(f"error: benchmark run '{label}' failed (exit {proc.returncode})")
+    with cpu_sampler.Sampler(sample_workers) if sample_workers else contextlib.nullcontext() as sampler, \
+            tempfile.TemporaryFile() as output:
+        process = launch.start(argv, env, stdout=output)
+        code = process.wait()
+        output.seek(0)
+        text = output.read().decode(errors="replace")
+    if code != 0:
+        sys.stderr.write(text[-5000:])
+        raise SystemExit(f"error: benchmark run '{label}' failed (exit {code})")
     print(f"  {label}: {time.time() - started:.0f}s", flush=True)
     return sampler.shares() if sampler else None
 
@@ -59,18 +57,6 @@ def allreduce_probe(workers, dtype):
     if proc.returncode != 0:
         raise SystemExit(f"error: the all-reduce probe failed: {proc.stderr[-500:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def start_cluster(state_dir, workers, port):
-    proc = subprocess.run(["bash", "-c", f"{LIB}; local_cluster::start {workers} 1 {state_dir} >&2; env | grep '^RAY_'"],
-                          capture_output=True, text=True, env=dict(os.environ, LOCAL_RAY_PORT=str(port)))
-    if proc.returncode != 0:
-        raise SystemExit(f"error: could not start the local Ray cluster: {proc.stderr[-500:]}")
-    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-
-
-def stop_cluster(state_dir):
-    subprocess.run(["bash", "-c", f"{LIB}; local_cluster::stop {state_dir}"], capture_output=True)
 
 
 def measure_throughput(opts, env, cluster_env, out_dir):
@@ -198,23 +184,23 @@ def summarize(repeats, opts, probes, accuracy):
     }
 
 
-# Blocks other commands measure and rewrite: scripts/measure-quick-start.sh and benchmarks/startup_trace.py.
-KEPT_BLOCKS = [re.compile(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", re.S)
-               for name in ("quick-start-table", "startup-trace")]
+# Blocks other programs measure and write (scripts/measure-quick-start.sh, benchmarks/sweep_overhead.py,
+# benchmarks/startup_trace.py): a rerun of this benchmark keeps them as they are.
+KEPT_BLOCKS = ("quick-start-table", "sweep-overhead", "startup-trace")
 
 
 def write_markdown(path, text):
-    """Writes BENCHMARKS.md, keeping the blocks that other commands measured there (KEPT_BLOCKS): this benchmark
-    does not measure them, and a rerun must not wipe them."""
+    """Writes BENCHMARKS.md, keeping the blocks other programs measured there."""
     try:
         with open(path) as handle:
             old = handle.read()
     except OSError:
         old = ""
-    for block in KEPT_BLOCKS:
-        kept = block.search(old)
+    for name in KEPT_BLOCKS:
+        kept = re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", old, re.S)
         if kept:
-            text = block.sub(lambda _: kept.group(0), text, count=1)
+            text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", lambda _: kept.group(0), text, count=1,
+                          flags=re.S)
     atomic_files.write_text(path, text)
 
 
@@ -256,9 +242,12 @@ def main(argv=None):
     probe["allreduce"] = {dtype: allreduce_probe(opts.workers, dtype)
                           for dtype in dict.fromkeys(("float32", opts.allreduce_dtype))} if opts.workers > 1 else None
     out_dir = tempfile.mkdtemp(prefix="kit-bench-")
-    state = tempfile.mkdtemp(prefix="kit-bench-ray-")
-    cluster_env = start_cluster(state, opts.workers, port=6590)
     try:
+        cluster = launch.LocalCluster(opts.workers, 1, port=6590).start()
+    except launch.LaunchError as err:
+        raise SystemExit(f"error: {err}") from None
+    try:
+        cluster_env = cluster.env
         repeats = []
         for i in range(opts.repeats):
             print(f"Repeat {i + 1}/{opts.repeats}", flush=True)
@@ -266,7 +255,7 @@ def main(argv=None):
         print("Accuracy check (digits)", flush=True)
         accuracy = measure_accuracy(opts, env, cluster_env, out_dir)
     finally:
-        stop_cluster(state)
+        cluster.stop()
     summary = summarize(repeats, opts, probe, accuracy)
     from training.core.results import environment_info
 

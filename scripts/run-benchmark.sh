@@ -9,7 +9,8 @@
 #   scripts/run-benchmark.sh [--local] --scales FILE ...                                       a sweep from a file
 #   scripts/run-benchmark.sh --status [--experiment NAME]                                       a sweep's progress
 #   Sweep options (see python -m training.sweep --help): --max-attempts M, --target-accuracy A, --stop-at-target,
-#   --scaling weak|strong, --cluster-cpus N, --run-timeout S
+#   --scaling weak|strong, --cluster-cpus N, --run-timeout S, --temporal-ui, --temporal-address HOST:PORT
+#   A sweep is a Temporal workflow (embedded server on 127.0.0.1, or TEMPORAL_ADDRESS): the same command resumes it.
 #
 # Options:
 #   --local      the embedded target: a local Ray cluster of 1 head + NUM_WORKERS worker nodes (CPUS_PER_WORKER each)
@@ -51,13 +52,13 @@ parse_flags() {
         settings::py list --programs baseline,ray,local,cluster
         exit 0
         ;;
-      --sweep | --scales | --repeat | --experiment | --max-attempts | --target-accuracy | --scaling | --cluster-cpus | --run-timeout)
+      --sweep | --scales | --repeat | --experiment | --max-attempts | --target-accuracy | --scaling | --cluster-cpus | --run-timeout | --temporal-address)
         [[ $# -ge 2 ]] || die "${EXIT_BAD_INPUT}" "$1 needs a value"
         SWEEP_ARGS+=("$1" "$2")
         shift
         ;;
-      --fresh | --status | --stop-at-target) SWEEP_ARGS+=("$1") ;;
-      *) die "${EXIT_BAD_INPUT}" "unknown option '$1' (allowed: --local, --quick, --sweep, --scales, --repeat, --experiment, --fresh, --status, --max-attempts, --target-accuracy, --stop-at-target, --scaling, --cluster-cpus, --run-timeout, --help)" ;;
+      --fresh | --status | --stop-at-target | --temporal-ui) SWEEP_ARGS+=("$1") ;;
+      *) die "${EXIT_BAD_INPUT}" "unknown option '$1' (allowed: --local, --quick, --sweep, --scales, --repeat, --experiment, --fresh, --status, --max-attempts, --target-accuracy, --stop-at-target, --scaling, --cluster-cpus, --run-timeout, --temporal-ui, --temporal-address, --help)" ;;
     esac
     shift
   done
@@ -89,11 +90,9 @@ step() { # LOG_NAME ARGV...: one Python program of the kit with the venv's Pytho
   console::run "${RUN_DIR}/logs/${log_name}.log" "${REPO_ROOT}/.venv/bin/python" "$@"
 }
 
-trainer() { # LOG_NAME PROGRAM NAME=VALUE...: a trainer with the argv the settings table builds
-  local log_name="$1" program="$2"
-  local -a argv
-  settings::trainer_argv argv "${program}" local "${@:3}"
-  step "${log_name}" "${argv[@]}"
+trainer() { # LOG_NAME PROGRAM NAME=VALUE...: one run through the kit's one launcher (training/launch.py), as the
+  # sweep and scripts/benchmark.sh launch theirs: the settings table's argv, its own process group
+  step "$1" -m training.launch "${@:2}"
 }
 
 run_local() {

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark on the RayCluster (the default target of scripts/run-benchmark.sh), run inside the pods:
 #   source "${REPO_ROOT}/scripts/lib/cluster_benchmark.sh"; cluster_benchmark::run RUN_DIR
+#   bash scripts/lib/cluster_benchmark.sh pod-run KIND CPUS RESULT_NAME RUN_DIR -- ARGV...
+#     one run in a pod, as training/launch.py launches it for the sweep: ARGV in the head pod (KIND ray) or in a
+#     worker pod with CPUS CPUs (baseline); the pod's /tmp/kit/RESULT_NAME becomes RUN_DIR/results.json
 #
 # 1. baseline with one Ray worker's resources: in a worker pod (its limits are one worker's share), with
 #    TensorFlow threads = CPUS_PER_WORKER;
@@ -17,11 +20,16 @@
 # DATA_DIR (a path on this machine), USE_GPU=1 without GPU worker pods. Besides those:
 #   RAY_NAMESPACE (ray), RAY_CLUSTER_NAME (raybench), KUBE_CONTEXT (= MINIKUBE_PROFILE, raybench)
 #   CPUS_PER_WORKER   default: the CPUs of one worker pod
-#   RUN_TIMEOUT_S     3600  limit for each training run
+#   RUN_TIMEOUT_S     3600  limit for each training run (pod-run: 0, no limit, as in a sweep)
 #   SUBMIT            exec  exec: kubectl exec in the head pod; jobs: `ray job submit` over a port-forward
 #   DASHBOARD_LOCAL_PORT 8265  local end of the port-forward (bound to 127.0.0.1 only)
 #   CHECKPOINT_STORAGE_URI  s3://ray-checkpoints/runs?... the in-cluster S3 store every pod reaches
 
+if [[ "${BASH_SOURCE[0]}" == "${0}" ]]; then
+  # Run as a program (pod-run, --help) rather than sourced: it needs the shared library itself.
+  # shellcheck source=scripts/lib/common.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+fi
 # shellcheck source=scripts/lib/k8s.sh
 source "$(dirname "${BASH_SOURCE[0]}")/k8s.sh"
 
@@ -166,8 +174,11 @@ cluster_benchmark::_run_in_pod() {
   # The timeout inside the pod stops the training there; the outer one covers a hung kubectl. kubectl exec
   # without a TTY never passes a Ctrl-C on, so the pod's `timeout` (a process-group leader) writes its pid for
   # _stop_remote. In the background with `wait`, so a signal reaches the trap at once.
+  # RUN_TIMEOUT_S=0 is no limit: `timeout 0` in the pod runs unbounded, and so must kubectl here.
+  local -a outer=()
+  ((RUN_TIMEOUT_S == 0)) || outer=(timeout --kill-after=30 "$((RUN_TIMEOUT_S + 60))")
   # shellcheck disable=SC2016  # expanded by the pod's sh
-  timeout --kill-after=30 "$((RUN_TIMEOUT_S + 60))" "${in_pod[@]}" \
+  "${outer[@]}" "${in_pod[@]}" \
     sh -c 'echo "$$" >"$0" && exec "$@"' "${CLUSTER_RUN_PIDFILE}" timeout "${RUN_TIMEOUT_S}" "$@" &
   local_pid=$!
   restore="$(trap -p INT TERM)"
@@ -308,3 +319,45 @@ cluster_benchmark::run() {
   fi
   cluster_benchmark::_report_ray_nodes "${run_dir}/ray_results_${NUM_WORKERS}workers.json"
 }
+
+# pod-run KIND CPUS RESULT_NAME RUN_DIR -- ARGV...: see the header.
+cluster_benchmark::pod_run() (
+  local kind="${1:-}" need="${2:-}" result="${3:-}" run_dir="${4:-}" pod="" container worker cpus
+  [[ "${5:-}" == -- && "${kind}" =~ ^(ray|baseline)$ ]] || die "${EXIT_BAD_INPUT}" "usage: cluster_benchmark.sh pod-run KIND CPUS RESULT_NAME RUN_DIR -- ARGV..."
+  shift 5
+  # The sweep's default (the settings table's): no limit.
+  RUN_TIMEOUT_S="${RUN_TIMEOUT_S:-0}"
+  if [[ "${kind}" == ray ]]; then
+    pod="$(k8s::head_pod)" || die "${EXIT_INFRA}" "no running head pod of RayCluster ${RAY_CLUSTER_NAME}"
+    container="${K8S_HEAD_CONTAINER}"
+  else
+    # The baseline runs in one pod, so that pod's CPU limit must cover the threads it is given.
+    while read -r worker; do
+      [[ -n "${worker}" ]] || continue
+      cpus="$(k8s::pod_cpus "${worker}" "${K8S_WORKER_CONTAINER}")" || cpus=0
+      if ((cpus >= need)); then
+        pod="${worker}"
+        break
+      fi
+    done <<<"$(k8s::worker_pods || true)"
+    [[ -n "${pod}" ]] ||
+      die "${EXIT_BAD_INPUT}" "a baseline with ${need} CPUs needs a worker pod with at least ${need} CPUs; RayCluster ${RAY_CLUSTER_NAME} has none"
+    container="${K8S_WORKER_CONTAINER}"
+  fi
+  mkdir -p "${run_dir}"
+  cluster_benchmark::_run_in_pod "${pod}" "${container}" "${kind}" "${result}" "${run_dir}" "$@"
+  mv -f "${run_dir}/${result}" "${run_dir}/results.json"
+)
+
+if [[ "${BASH_SOURCE[0]}" == "${0}" ]]; then
+  case "${1:-}" in
+    pod-run)
+      shift
+      cluster_benchmark::pod_run "$@"
+      ;;
+    -h | --help)
+      usage_from_header "$0"
+      ;;
+    *) die "${EXIT_BAD_INPUT}" "cluster_benchmark.sh is a library (source it); run directly it takes only 'pod-run ...' or --help" ;;
+  esac
+fi

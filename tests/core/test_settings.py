@@ -147,7 +147,7 @@ ENTRY_POINTS = {
     "local": ["scripts/run-benchmark.sh", "--local", "--quick"],
     "cluster": ["scripts/run-benchmark.sh", "--quick"],
     "sweep": ["scripts/run-benchmark.sh", "--local", "--sweep", "1,2"],
-    "sweep module": [sys.executable, "-m", "training.sweep", "plan", "--sweep", "1,2"],
+    "sweep module": [sys.executable, "-m", "training.sweep", "run", "--sweep", "1,2"],
 }
 
 

@@ -986,3 +986,32 @@ def test_cleanup_images_removes_the_node_side_tarballs(world):
     removals = [c for c in world.called_with("minikube", "ssh") if any("/var/lib/minikube/images" in a for a in c)]
     assert {c[c.index("-n") + 1] for c in removals} == {"raybench", "raybench-m02"}
     assert all("-name 'raybench-kit_*' -delete" in c[-1] for c in removals)
+
+
+def local_timeouts(world):
+    """A `timeout` first on PATH that records each use on this machine (not in a pod) and runs the real one."""
+    record = world.root / "timeouts.log"
+    wrapper = world.bin / "timeout"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >>"{record}"\nexec /usr/bin/timeout "$@"\n')
+    wrapper.chmod(0o755)
+    return record
+
+
+@pytest.mark.parametrize("limit,outer", [(None, None), ("0", None), ("100", "--kill-after=30 160")])
+def test_pod_run_bounds_a_run_only_when_run_timeout_s_is_set(world, tmp_path, limit, outer):
+    """The sweep's launcher (training/launch.py, k8s target) runs each run through `cluster_benchmark.sh pod-run`.
+    RUN_TIMEOUT_S unset or 0 is no limit; an outer `timeout 60` here used to kill every such run after 60 s."""
+    ray_cluster_running(world)
+    world.pod_file("run-1.json", '{"training_type": "ray_distributed"}')
+    record = local_timeouts(world)
+    run_dir = tmp_path / "run-1"
+    settings = {"RUN_TIMEOUT_S": limit} if limit is not None else {}
+    result = world.run(["bash", "scripts/lib/cluster_benchmark.sh", "pod-run", "ray", "2", "run-1.json", str(run_dir),
+                        "--", "python", "-m", "training.ray_training", "--epochs", "1"], **settings)
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "results.json").read_text() == '{"training_type": "ray_distributed"}'
+    uses = record.read_text().splitlines() if record.exists() else []
+    outer_uses = [use for use in uses if use.startswith("--kill-after")]
+    assert [use[:len(outer)] for use in outer_uses] == ([] if outer is None else [outer])
+    in_pod = [c for c in world.calls("kubectl") if "training.ray_training" in c][-1]
+    assert in_pod[in_pod.index("timeout") + 1] == (limit or "0") and in_pod[in_pod.index("exec") + 1] == HEAD

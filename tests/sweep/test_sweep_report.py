@@ -1,14 +1,18 @@
-"""The report's arithmetic on known inputs: ledgers and results files with chosen training times."""
+"""The report's arithmetic on known inputs: a workflow export and results files with chosen training times."""
 
+import dataclasses
 import json
 import os
 
 import pytest
 
-from tests.helpers.results_factory import fake_result
-from training.core.results import write_results
-from training.sweep import ledger, report, scales
-from training.sweep.scales import Scale
+pytest.importorskip("temporalio", reason="the plan's runs are the workflow's dataclasses")
+
+from tests.helpers.results_factory import fake_result  # noqa: E402
+from training.core import atomic_files  # noqa: E402
+from training.core.results import write_results  # noqa: E402
+from training.sweep import report, scales  # noqa: E402
+from training.sweep.scales import Scale  # noqa: E402
 
 TIMES = {  # scale -> training seconds of repeat 1 and 2
     Scale(workers=0, epochs=2, batch_size=64, cpus_per_worker=1): (100.0, 110.0),
@@ -19,27 +23,30 @@ TIMES = {  # scale -> training seconds of repeat 1 and 2
 
 
 def write_experiment(folder, times, scaling="weak", skip=(), target_accuracy=None):
-    """A finished sweep as the runner leaves it: planned/started/succeeded events and validated results."""
-    plan = scales.build_plan(list(times), scaling, {"DATASET": "digits"}, "known", repeat=2)
+    """A finished sweep as the driver leaves it: the workflow's result exported, and validated results."""
+    runs = scales.build_plan(list(times), scaling, {"DATASET": "digits"}, "known", repeat=2)
     os.makedirs(folder, exist_ok=True)
-    writer = ledger.LedgerWriter(os.path.join(folder, ledger.LEDGER_FILE))
-    writer.append("sweep_started", scaling=scaling, target="local", settings={}, target_accuracy=target_accuracy)
-    for run in plan.runs:
-        writer.append("planned", **run.planned_fields())
-    for run in plan.runs:
+    records = []
+    for run in runs:
+        spec = dataclasses.asdict(run)
         if run.run_id in skip:
+            records.append({"run": spec, "state": "failed", "result": None, "error": "exit 1: broken"})
             continue
-        seconds = times[run.scale][run.repeat - 1]
-        kind = "baseline" if run.scale.kind == "baseline" else "ray_distributed"
-        result = fake_result(kind, seconds=seconds, cpus=run.scale.cpus, workers=max(run.scale.workers, 1))
+        scale = Scale(workers=run.workers, epochs=run.epochs, batch_size=run.batch_size,
+                      cpus_per_worker=run.cpus_per_worker, gpus_per_worker=run.gpus_per_worker)
+        seconds = times[scale][run.repeat - 1]
+        kind = "baseline" if run.kind == "baseline" else "ray_distributed"
+        result = fake_result(kind, seconds=seconds, cpus=run.cpus, workers=max(run.workers, 1))
         result["run_id"] = run.run_id
         relative = f"runs/{run.run_id}/results.json"
         write_results(os.path.join(folder, relative), result)
-        writer.append("started", run_id=run.run_id, attempt=1, pid=1)
-        writer.append("succeeded", run_id=run.run_id, attempt=1, results=relative,
-                      training_time_seconds=seconds)
-    writer.close()
-    return plan
+        records.append({"run": spec, "state": "succeeded", "error": None,
+                        "result": {"run_id": run.run_id, "results": relative, "attempt": 1, "seconds": seconds,
+                                   "training_time_seconds": seconds, "best_val_accuracy": None, "reused": False}})
+    atomic_files.write_json(os.path.join(folder, report.EXPORT_FILE), {
+        "workflow_id": "sweep-known", "experiment": "known", "scaling": scaling, "target": "local",
+        "settings": {}, "target_accuracy": target_accuracy, "records": records, "stopped": None})
+    return runs
 
 
 def rows_by_scale(doc):
@@ -86,15 +93,15 @@ def test_missing_runs_and_incomparable_scales_are_said_not_hidden(tmp_path):
     times = dict(TIMES)
     longer = Scale(workers=2, epochs=5, batch_size=64, cpus_per_worker=1)
     times[longer] = (200.0, 210.0)
-    plan = scales.build_plan(list(times), "weak", {"DATASET": "digits"}, "known", repeat=2)
-    skipped = next(r.run_id for r in plan.runs if r.scale.workers == 2 and r.scale.epochs == 2 and r.repeat == 2)
+    runs = scales.build_plan(list(times), "weak", {"DATASET": "digits"}, "known", repeat=2)
+    skipped = next(r.run_id for r in runs if r.workers == 2 and r.epochs == 2 and r.repeat == 2)
     write_experiment(str(tmp_path), times, skip={skipped})
     doc = report.build_report(str(tmp_path))
     ray2 = [row for row in doc["scales"] if row["workers"] == 2 and row["scale"]["epochs"] == 2][0]
     assert ray2["repeats_done"] == 1 and ray2["total_speedup"] == pytest.approx(105 / 70)
     other = [row for row in doc["scales"] if row["scale"]["epochs"] == 5][0]
     assert other["total_speedup"] is None and other["parallel_speedup"] is None
-    assert any(skipped in w and "pending" in w for w in doc["warnings"])
+    assert any(skipped in w and "failed (exit 1: broken)" in w for w in doc["warnings"])
     assert any("no comparable baseline" in w for w in doc["warnings"])
 
 
@@ -107,7 +114,7 @@ def test_time_to_accuracy_counts_epochs_until_the_target():
 
 def test_no_report_files_until_a_run_succeeded(tmp_path):
     times = {Scale(workers=1, epochs=2, batch_size=64, cpus_per_worker=1): (1.0, 1.0)}
-    plan = scales.build_plan(list(times), "weak", {"DATASET": "digits"}, "known", repeat=2)
-    write_experiment(str(tmp_path), times, skip={r.run_id for r in plan.runs})
+    runs = scales.build_plan(list(times), "weak", {"DATASET": "digits"}, "known", repeat=2)
+    write_experiment(str(tmp_path), times, skip={r.run_id for r in runs})
     assert report.write_report(str(tmp_path)) == []
     assert not os.path.exists(os.path.join(tmp_path, "report.json"))

@@ -64,17 +64,19 @@ def test_scales_larger_than_the_cluster_or_unsplittable_batches_are_refused():
 
 
 def test_run_ids_are_deterministic_and_change_with_what_the_run_computes():
+    pytest.importorskip("temporalio", reason="the plan's runs are the workflow's dataclasses")
     listed = scales.with_baseline(scales.scales_from_workers([1, 2], DEFAULTS))
-    plan = scales.build_plan(listed, "weak", {"DATASET": "digits"}, "exp", repeat=2)
+    runs = scales.build_plan(listed, "weak", {"DATASET": "digits"}, "exp", repeat=2)
     again = scales.build_plan(listed, "weak", {"DATASET": "digits"}, "exp", repeat=2)
-    assert [r.run_id for r in plan.runs] == [r.run_id for r in again.runs]
-    assert len({r.run_id for r in plan.runs}) == 6
-    assert [r.repeat for r in plan.runs] == [1, 1, 1, 2, 2, 2]  # a whole curve before any repeat
-    assert plan.runs[0].run_id.startswith("exp-00-") and plan.runs[0].run_id.endswith("-r1")
+    assert [r.run_id for r in runs] == [r.run_id for r in again]
+    assert len({r.run_id for r in runs}) == 6
+    assert [r.repeat for r in runs] == [1, 1, 1, 2, 2, 2]  # a whole curve before any repeat
+    assert runs[0].run_id.startswith("exp-00-") and runs[0].run_id.endswith("-r1")
+    assert [(r.kind, r.workers, r.cpus) for r in runs[:3]] == [("baseline", 0, 1), ("ray", 1, 1), ("ray", 2, 2)]
     other = scales.build_plan(listed, "weak", {"DATASET": "cifar10"}, "exp", repeat=1)
-    assert other.runs[1].run_id != plan.runs[1].run_id
+    assert other[1].run_id != runs[1].run_id
     strong = scales.build_plan(listed, "strong", {"DATASET": "digits"}, "exp", repeat=1)
-    assert strong.runs[1].config_hash != plan.runs[1].config_hash
+    assert strong[1].config_hash != runs[1].config_hash
     name = scales.derive_experiment_name(listed, "weak", {"DATASET": "digits"})
     assert name == scales.derive_experiment_name(listed, "weak", {"DATASET": "digits"})
     assert name.startswith("sweep-w1-2-weak-")

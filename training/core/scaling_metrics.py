@@ -17,6 +17,8 @@ Standard library only. A missing time (None) or a zero denominator gives None, n
 infinity: a figure that could not be measured stays unknown in every report.
 """
 
+import statistics
+
 
 def ratio(numerator, denominator):
     return numerator / denominator if numerator is not None and denominator else None
@@ -52,3 +54,12 @@ def images_per_epoch(config):
 def steady_images_per_second(result):
     """Training images per second over a steady epoch of a results document (all workers together)."""
     return ratio(images_per_epoch(result["config"]), result.get("steady_state_epoch_seconds"))
+
+
+def spread(values):
+    """Median, min, max and count of the values that were measured (None ones left out); the median and range are
+    None, and n 0, when none was. How every report of the kit summarizes repeats."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}

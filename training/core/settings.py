@@ -383,7 +383,13 @@ SETTINGS = (
             "(default: this machine's CPUs for local, the pods' for k8s)", ("sweep",)),
     Setting("RUN_TIMEOUT_S", non_negative_int, "stop a run after this many seconds and count it failed (default: "
             "3600 on the cluster target, so that a run that lost its worker for good ends; 0, no limit, in a "
-            "sweep)", ("sweep", "cluster"), flags={"sweep": "--run-timeout"}),
+            "sweep, whose activity then gives up on a run after 24 h)", ("sweep", "cluster"),
+            flags={"sweep": "--run-timeout"}),
+    Setting("TEMPORAL_ADDRESS", text, "sweep: host:port of a Temporal server of your own (self-hosted or Temporal "
+            "Cloud; TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS* as the Temporal SDK reads them); unset: the "
+            "embedded server, on 127.0.0.1 with its database in RESULTS_DIR/temporal/", ("sweep",)),
+    Setting("TEMPORAL_UI", switch, "sweep: start the embedded Temporal server with its Web UI on 127.0.0.1 (the "
+            "console prints the address)", ("sweep",), "0", "a sweep needs no browser, and one listener less"),
     # The kit's own benchmark (scripts/benchmark.sh).
     Setting("REPEATS", positive_int, "benchmark: repeats of every configuration (2 with --quick)",
             ("benchmark",), "3", "a median and a spread"),

@@ -1,30 +1,31 @@
-"""python -m training.sweep run|status|plan|report [flags]: scaling sweeps that survive crashes.
+"""python -m training.sweep run|status [flags]: scaling sweeps as a Temporal workflow.
 
     python -m training.sweep run --sweep 1,2 --repeat 3       # baseline + Ray 1 and 2 workers, 3 times each
     python -m training.sweep run --scales scales.yaml          # scale configs from a YAML or JSON file
-    python -m training.sweep status [--experiment NAME]        # the table from the ledger (also: run --status)
-    python -m training.sweep report --experiment NAME          # write the report again from the ledger
-    python -m training.sweep plan --sweep 1,2                  # check the input; print what sweep.sh needs
+    python -m training.sweep status --experiment NAME          # the table, from the workflow (also: run --status)
 
-Running the same command again resumes: finished runs are kept, an interrupted run runs again, a failed run
-is retried up to --max-attempts. Results: RESULTS_DIR/experiments/<name>/ (ledger.jsonl, runs/, report.*).
-Exit codes: 0 every run succeeded, 1 a run failed for good (or another sweep holds the experiment), 2 bad
-input, 130 interrupted.
+The workflow id is sweep-<experiment>: running the same command again resumes it (finished runs are kept, the
+one in flight is retried), a finished one prints its report, --fresh starts over. The Temporal server is the
+embedded one (RESULTS_DIR/temporal/, on 127.0.0.1) unless TEMPORAL_ADDRESS names yours. Results:
+RESULTS_DIR/experiments/<name>/ (runs/, experiment.json, report.*). Exit codes: 0 every run succeeded, 1 a run
+failed for good (or another sweep runs the experiment), 2 bad input, 3 the Temporal CLI is missing, 4 the
+server cannot be reached, 130 interrupted.
 """
 
+import asyncio
 import os
 import sys
 
 from training.core import settings
-from training.sweep import EXIT_INTERRUPTED, SweepError, commands, ledger, runner, scales, status
+from training.sweep import EXIT_INTERRUPTED, SweepError, scales
 
-COMMANDS = ("run", "status", "plan", "report")
+COMMANDS = ("run", "status")
 
 
 def parse_args(argv):
     parser = settings.parser_for("sweep", __doc__.split("\n")[0], prog="python -m training.sweep")
     parser.add_argument("command", nargs="?", default="run", choices=COMMANDS,
-                        help="run (default), status, plan (check and describe, start nothing) or report")
+                        help="run (default) or status")
     parser.add_argument("--fresh", action="store_true",
                         help="start over: the experiment's folder is renamed <name>.<time>.old, nothing deleted")
     parser.add_argument("--status", action="store_true", help="same as the status command")
@@ -66,90 +67,108 @@ def cluster_cpus(args):
 
 
 def make_plan(args):
+    """The workflow's input: the runs of the scales, with what the activities and the report need."""
+    from training.sweep import workflow
+
     listed = load_scales(args)
     scales.check_scales(listed, cluster_cpus(args), args.scaling)
     hashed = scales.hashed_settings_from(os.environ)
     name = args.experiment or scales.derive_experiment_name(listed, args.scaling, hashed)
     scales.check_experiment_name(name)
-    return scales.build_plan(listed, args.scaling, hashed, name, args.repeat)
+    extra = {}
+    if os.environ.get("KIT_SWEEP_HEARTBEAT_TIMEOUT_S"):  # the tests' short timeouts; not a user setting
+        extra = {"heartbeat_timeout_s": int(os.environ["KIT_SWEEP_HEARTBEAT_TIMEOUT_S"]), "retry_interval_s": 0.5}
+    return workflow.SweepPlan(experiment=name, experiment_dir=experiment_folder(args, name), scaling=args.scaling,
+                              target=args.target, runs=scales.build_plan(listed, args.scaling, hashed, name,
+                                                                         args.repeat),
+                              settings=hashed, max_attempts=args.max_attempts, run_timeout_s=args.run_timeout or 0,
+                              target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target, **extra)
 
 
 def experiment_folder(args, name):
-    return runner.experiment_paths(args.results_dir, name)[0]
+    # Absolute: the trainers run from the repository root, the sweep from wherever the user is.
+    return os.path.join(os.path.abspath(args.results_dir), "experiments", name)
 
 
-def refuse_if_running(folder, name):
-    holder = ledger.lock_holder(folder)
-    if holder:
-        raise SweepError(f"experiment '{name}' is already being run by another sweep (pid {holder}); wait for it "
-                         f"to end, or watch it with --status", code=1)
+def latest_experiment(args):
+    """The experiment whose folder changed last, for --status without a name."""
+    base = os.path.join(os.path.abspath(args.results_dir), "experiments")
+    names = [name for name in os.listdir(base) if not name.endswith(".old")] if os.path.isdir(base) else []
+    if not names:
+        raise SweepError(f"no sweep has run in {base}; start one with --sweep 1,2 or --scales FILE")
+    return max(names, key=lambda name: os.path.getmtime(os.path.join(base, name)))
 
 
-def describe_plan(args, plan):
-    """key=value lines for scripts/lib/sweep.sh: the local cluster it starts must fit the largest Ray scale."""
-    folder = experiment_folder(args, plan.experiment)
-    refuse_if_running(folder, plan.experiment)
-    done = set()
-    path = os.path.join(folder, ledger.LEDGER_FILE)
-    if not args.fresh and os.path.exists(path):
-        states, _ = ledger.replay(ledger.read_ledger(path, repair=False), path)
-        done = {run_id for run_id, s in states.items()
-                if s.state == "succeeded" or s.gave_up or s.failures >= args.max_attempts}
-    ray = [run for run in plan.runs if run.scale.kind == "ray"]
-    left = [run for run in ray if run.run_id not in done]
-    print(f"experiment={plan.experiment}")
-    print(f"runs={len(plan.runs)}")
-    print(f"ray_runs_left={len(left)}")
-    print(f"max_workers={max((run.scale.workers for run in ray), default=0)}")
-    print(f"max_cpus_per_worker={max((run.scale.cpus_per_worker for run in ray), default=0)}")
+def open_server(args):
+    """(the embedded server or None, the address to connect to or None for TEMPORAL_ADDRESS, the Web UI)."""
+    from training.sweep import server
+
+    if args.temporal_address:
+        os.environ["TEMPORAL_ADDRESS"] = args.temporal_address  # where the SDK's connection settings look
+        return None, None, None
+    embedded = server.EmbeddedServer(args.results_dir, ui=args.temporal_ui).open()
+    return embedded, embedded.address, embedded.ui_address
 
 
-def main(argv=None, builders=None):
-    """`builders` maps a target to the function that builds a run's command (commands.BUILDERS by default)."""
+def main(argv=None, build_command=None):
+    """`build_command` replaces the activity's command builder (a fast stand-in trainer in the tests)."""
     argv = sys.argv[1:] if argv is None else argv
-    builders = builders or commands.BUILDERS
     args = parse_args(argv)
+    embedded = cluster = None
     try:
-        if args.command == "status":
-            if args.experiment or args.sweep or args.scales:
-                name = args.experiment or make_plan(args).experiment
-            else:
-                name = status.latest_experiment(args.results_dir)
-            print(status.table(experiment_folder(args, name)))
-            return 0
-        if args.command == "report":
-            name = args.experiment or make_plan(args).experiment
-            from training.sweep import report
+        from training import launch
+        from training.sweep import activities, driver, server
 
-            for path in report.write_report(experiment_folder(args, name), args.target_accuracy):
-                print(path)
-            return 0
-        plan = make_plan(args)
-        if args.command == "plan":
-            describe_plan(args, plan)
-            return 0
-        folder = experiment_folder(args, plan.experiment)
-        if args.fresh and os.path.exists(folder):
-            lock = ledger.SweepLock(folder).acquire()
-            try:
-                moved = ledger.move_aside(folder)
-            finally:
-                lock.release()
-            print(f"[sweep] --fresh: the earlier experiment is kept as {moved}")
-        print(f"[sweep] experiment {plan.experiment}: {len(plan.runs)} run(s), {args.scaling} scaling, "
-              f"target {args.target}; folder {folder}", flush=True)
-        options = runner.Options(build_command=builders[args.target], max_attempts=args.max_attempts,
-                                 target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target,
-                                 run_timeout=args.run_timeout, target=args.target,
-                                 echo=lambda line: print(line, flush=True))
-        return runner.run_sweep(plan, args.results_dir, options, ["python", "-m", "training.sweep"] + argv)
+        name = None
+        if args.command == "status":
+            name = args.experiment or (None if args.sweep or args.scales else latest_experiment(args))
+        plan = None if name else make_plan(args)
+        embedded, address, web_ui = open_server(args)
+        where = f"embedded Temporal server {address} (database {embedded.record.get('db')})" if embedded else \
+            f"Temporal server TEMPORAL_ADDRESS={os.environ['TEMPORAL_ADDRESS']}"
+        if args.command == "status":
+            async def show():
+                print(await driver.status(await server.connect(address), name or plan.experiment))
+                return 0
+
+            return asyncio.run(show())
+        ray_runs = [run for run in plan.runs if run.kind == "ray"]
+        if args.target == "local" and ray_runs and not build_command:
+            # One cluster for the sweep, shaped for its largest scale; a smaller run takes some of its nodes.
+            cluster = launch.LocalCluster(max(run.workers for run in ray_runs),
+                                          max(run.cpus_per_worker for run in ray_runs))
+        work = activities.Activities(build_command=build_command or activities.run_command,
+                                     cluster=cluster.ensure if cluster else None,
+                                     echo=lambda line: print(line, flush=True))
+        print(f"[sweep] experiment {plan.experiment}: {len(plan.runs)} run(s), {plan.scaling} scaling, target "
+              f"{plan.target}; folder {driver.shown(plan.experiment_dir)}; {where}; workflow "
+              f"{driver.workflow_id(plan.experiment)}", flush=True)
+
+        async def sweep():
+            return await driver.run(await server.connect(address), plan, work, fresh=args.fresh,
+                                    echo=lambda line: print(line, flush=True), web_ui=web_ui)
+
+        return driver.run_until_done(sweep)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.code
-    except KeyboardInterrupt:  # before the runner took over Ctrl-C: nothing was started
+    except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if cluster:
+            cluster.stop()
+        if embedded:
+            embedded.close()
+
+
+def exit_now(code):
+    """Exits without the interpreter's teardown, once main() has stopped what it started: the Temporal SDK's
+    Rust threads can abort a finalizing interpreter ("PyGILState_Release", temporalio/sdk-python#300)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -1,5 +1,5 @@
-"""The sweep's fair account, from the ledger and the validated results of the runs that succeeded:
-report.json, report.md and scaling.png in the experiment's folder.
+"""The sweep's fair account, from the workflow's result (exported to experiment.json by driver.py) and the
+validated results of the runs that succeeded: report.json, report.md and scaling.png in the experiment's folder.
 
 Every ratio names the two runs it divides, and only runs with the same epochs, batch setting and GPUs are
 divided. T is the median training time (model.fit, start-up excluded) over a scale's repeats:
@@ -10,13 +10,16 @@ divided. T is the median training time (model.fit, start-up excluded) over a sca
 The ratios themselves are scaling_metrics.py's, the kit's one definition of them.
 """
 
+import json
 import os
-import statistics
 
 from training.core import atomic_files
 from training.core import results as results_schema
-from training.core.scaling_metrics import efficiency, overhead, speedup, speedup_range
-from training.sweep import ledger
+from training.core.scaling_metrics import efficiency, overhead, speedup, speedup_range, spread
+from training.sweep import SweepError
+
+EXPORT_FILE = "experiment.json"
+SCALE_FIELDS = ("workers", "epochs", "batch_size", "cpus_per_worker", "gpus_per_worker")
 
 REPORT_VERSION = 1
 SCALING_TEXT = {
@@ -37,40 +40,38 @@ def time_to_accuracy(history, target):
     return None
 
 
-def spread(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return {"median": None, "min": None, "max": None, "n": 0}
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
-
 def read_experiment(folder):
-    """(the last sweep_started event, {run_id: RunState}, {run_id: results document}) from the ledger."""
-    path = os.path.join(folder, ledger.LEDGER_FILE)
-    events = ledger.read_ledger(path, repair=False)
-    states, _ = ledger.replay(events, path)
-    started = [event for _, event in events if event["event"] == "sweep_started"]
+    """(the workflow's summary, {run_id: results document}) from the export and the runs' results files."""
+    path = os.path.join(folder, EXPORT_FILE)
+    try:
+        with open(path) as handle:
+            summary = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise SweepError(f"no finished sweep to report in {folder} ({err.__class__.__name__}: {err}); run the "
+                         f"sweep first", code=1) from None
     documents = {}
-    for run_id, state in states.items():
-        if state.state == "succeeded":
-            documents[run_id] = results_schema.load_results(os.path.join(folder, state.last_event["results"]))
-    return (started[-1] if started else {}), states, documents
+    for record in summary["records"]:
+        if record["state"] == "succeeded":
+            run_id = record["run"]["run_id"]
+            documents[run_id] = results_schema.load_results(os.path.join(folder, record["result"]["results"]))
+    return summary, documents
 
 
-def scale_rows(states, documents, target_accuracy):
+def scale_rows(records, documents, target_accuracy):
     """One row per scale (the repeats of a scale share its index), with medians and spreads."""
     rows = {}
-    for run_id, state in states.items():
-        planned = state.planned
-        row = rows.setdefault(planned["index"], {
-            "index": planned["index"], "kind": planned["kind"], "config_hash": planned["config_hash"],
-            "scale": planned["scale"], "cpus": planned["cpus"], "runs": [], "planned_repeats": 0})
+    for record in records:
+        run = record["run"]
+        row = rows.setdefault(run["index"], {
+            "index": run["index"], "kind": run["kind"], "config_hash": run["config_hash"],
+            "scale": {key: run[key] for key in SCALE_FIELDS}, "cpus": run["cpus"], "runs": [],
+            "planned_repeats": 0})
         row["planned_repeats"] += 1
-        if run_id in documents:
-            row["runs"].append((run_id, documents[run_id]))
+        if run["run_id"] in documents:
+            row["runs"].append((run["run_id"], documents[run["run_id"]]))
         else:
-            row.setdefault("missing", []).append({"run_id": run_id, "state": state.state,
-                                                  "error": state.attempts[-1]["error"] if state.attempts else None})
+            row.setdefault("missing", []).append({"run_id": run["run_id"], "state": record["state"],
+                                                  "error": record.get("error")})
     out = []
     for index in sorted(rows):
         row = rows[index]
@@ -154,11 +155,11 @@ def add_ratios(rows):
 
 
 def build_report(folder, target_accuracy=None):
-    started, states, documents = read_experiment(folder)
+    summary, documents = read_experiment(folder)
     if target_accuracy is None:
-        target_accuracy = started.get("target_accuracy")
-    scaling = started.get("scaling", "weak")
-    rows = scale_rows(states, documents, target_accuracy)
+        target_accuracy = summary.get("target_accuracy")
+    scaling = summary.get("scaling", "weak")
+    rows = scale_rows(summary["records"], documents, target_accuracy)
     notes = add_ratios(rows)
     overhead = [row for row in rows if row["kind"] == "ray" and row["workers"] == 1 and row.get("ray_overhead")]
     warnings = list(notes)
@@ -177,10 +178,12 @@ def build_report(folder, target_accuracy=None):
         "experiment": os.path.basename(os.path.abspath(folder)),
         "scaling": scaling,
         "scaling_statement": SCALING_TEXT.get(scaling, scaling),
-        "target": started.get("target"),
-        "settings": started.get("settings", {}),
+        "workflow_id": summary.get("workflow_id"),
+        "target": summary.get("target"),
+        "settings": summary.get("settings", {}),
         "target_accuracy": target_accuracy,
-        "runs_planned": len(states),
+        "stopped": summary.get("stopped"),
+        "runs_planned": len(summary["records"]),
         "runs_succeeded": len(documents),
         "hosts": hosts,
         "scales": rows,

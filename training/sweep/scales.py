@@ -53,29 +53,6 @@ class Scale:
                 f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}")
 
 
-@dataclass(frozen=True)
-class Run:
-    run_id: str
-    index: int  # the scale's position in the plan, 0 first
-    repeat: int  # 1..K with --repeat K
-    scale: Scale
-    config_hash: str
-
-    def planned_fields(self):
-        """What the ledger records when the run is planned: enough to rebuild the table without the plan."""
-        return {"run_id": self.run_id, "index": self.index, "repeat": self.repeat, "kind": self.scale.kind,
-                "config_hash": self.config_hash, "cpus": self.scale.cpus, "scale": asdict(self.scale)}
-
-
-@dataclass(frozen=True)
-class Plan:
-    experiment: str
-    scaling: str
-    hashed_settings: dict  # DATASET, SEED, ... as set in the environment; unset ones are left to the trainers
-    scales: tuple
-    runs: tuple
-
-
 def default_scale_values(environ):
     """EPOCHS, BATCH_SIZE, CPUS_PER_WORKER from the environment, with the kit's defaults (training/core/settings.py)."""
     values = {}
@@ -222,12 +199,15 @@ def check_experiment_name(name):
 
 
 def build_plan(scales, scaling, hashed, experiment, repeat):
-    """Runs in repeat-major order: the first pass gives a whole scaling curve before any scale is repeated."""
+    """The workflow's runs, in repeat-major order: the first pass gives a whole scaling curve before any scale is
+    repeated."""
+    from training.sweep.workflow import RunSpec
+
     runs = []
     for repeat_index in range(1, repeat + 1):
         for index, scale in enumerate(scales):
             digest = scale_hash(scale, scaling, hashed)
-            run_id = f"{experiment}-{index:02d}-{digest}-r{repeat_index}"
-            runs.append(Run(run_id=run_id, index=index, repeat=repeat_index, scale=scale, config_hash=digest))
-    return Plan(experiment=experiment, scaling=scaling, hashed_settings=dict(hashed), scales=tuple(scales),
-                runs=tuple(runs))
+            runs.append(RunSpec(run_id=f"{experiment}-{index:02d}-{digest}-r{repeat_index}", index=index,
+                                repeat=repeat_index, kind=scale.kind, cpus=scale.cpus, config_hash=digest,
+                                **asdict(scale)))
+    return runs

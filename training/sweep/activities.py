@@ -1,0 +1,196 @@
+"""The sweep's one activity, `train_run`: one run of the plan, started by the kit's one launcher
+(training/launch.py) in its own process group. Idempotent (a valid results.json of the run is returned, never
+trained or written again), heartbeats the trainer's progress, kills the whole group when cancelled (by the
+workflow, or by the worker shutting down on Ctrl-C), and fails non-retryably on exit 2 or 3 (bad input).
+
+A run's folder, <experiment>/runs/<run_id>/: results.json (written atomically by the trainer once it finished),
+attempt-K.log (each attempt's output) and, for Ray, checkpoints/ (what a retried attempt resumes from).
+"""
+
+import asyncio
+import os
+import re
+import time
+from typing import Callable, Optional
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+from training import launch
+from training.core import results as results_schema
+from training.sweep import workflow
+
+RESULTS_FILE = "results.json"
+CHECKPOINTS_DIR = "checkpoints"
+POLL_S = 0.5
+PROGRESS = re.compile(r"\] epoch (\d+)/(\d+)")
+
+
+def has_checkpoint(run_dir):
+    folder = os.path.join(run_dir, CHECKPOINTS_DIR)
+    return os.path.isdir(folder) and any(os.scandir(folder))
+
+
+def best_val_accuracy(result):
+    values = [row["val_accuracy"] for row in result["history"] if row.get("val_accuracy") is not None]
+    return max(values) if values else None
+
+
+def valid_results(path, run_id):
+    """The run's results document, or None with the reason: missing, not the schema, or another run's."""
+    try:
+        result = results_schema.load_results(path)
+    except results_schema.ResultsError as err:
+        return None, str(err)
+    if result["run_id"] != run_id:
+        return None, f"results file '{path}' belongs to run '{result['run_id']}', not '{run_id}'"
+    return result, None
+
+
+def trainer_values(run, scaling, output, storage_path, resume, ray_address):
+    """The settings the scale decides, for the settings table's argv builder; the environment's other settings
+    ride along as flags."""
+    values = {"EPOCHS": run.epochs, "BATCH_SIZE": run.batch_size, "RUN_ID": run.run_id, "OUTPUT": output}
+    if run.kind == "baseline":
+        values["THREADS"] = run.cpus_per_worker
+        return values
+    # strong: BATCH_SIZE is the global batch the workers split; weak: every worker takes BATCH_SIZE.
+    values.update(NUM_WORKERS=run.workers, CPUS_PER_WORKER=run.cpus_per_worker,
+                  BATCH_SIZE_MODE="global" if scaling == "strong" else "per-worker")
+    optional = {"STORAGE_PATH": storage_path, "RAY_ADDRESS": ray_address, "USE_GPU": int(bool(run.gpus_per_worker)),
+                "RESUME": int(resume)}
+    values.update({name: value for name, value in optional.items() if value})
+    return values
+
+
+def run_command(request, run_dir, attempt, ray_env):
+    """(argv, environment, resumes) of one attempt. k8s: checkpoints go to the cluster's shared store
+    (CHECKPOINT_STORAGE_URI) under the run id, which cannot be listed from here, so every retry of a Ray run
+    resumes there."""
+    run = request.run
+    program = "baseline" if run.kind == "baseline" else "ray"
+    if request.target == "k8s":
+        resume = run.kind == "ray" and attempt > 1
+        values = trainer_values(run, request.scaling, f"{launch.settings.POD_KIT_DIR}/{run.run_id}.json",
+                                os.environ.get("CHECKPOINT_STORAGE_URI", ""), resume, "auto")
+        return launch.command(program, "k8s", values, run_dir=run_dir, cpus=run.cpus), dict(os.environ), resume
+    resume = run.kind == "ray" and attempt > 1 and has_checkpoint(run_dir)
+    values = trainer_values(run, request.scaling, os.path.join(run_dir, RESULTS_FILE),
+                            os.path.join(run_dir, CHECKPOINTS_DIR), resume, ray_env.get("RAY_ADDRESS", ""))
+    return launch.command(program, "local", values), {**os.environ, **ray_env}, resume
+
+
+def last_error_line(log_path):
+    """The trainers end a failure with one `error: ...` line; failing that, the log's last line."""
+    try:
+        with open(log_path, errors="replace") as handle:
+            lines = [line.strip() for line in handle if line.strip()]
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["(no output)"])[-1][:500]
+
+
+class Activities:
+    """`build_command(request, run_dir, attempt, ray_env)` -> (argv, env, resumes): run_command by default, a
+    fast stand-in trainer in the tests. `cluster(run)` -> the environment a Ray run needs (the local cluster's
+    address and token), started on first use; `echo` shows progress on the sweep's console."""
+
+    def __init__(self, build_command: Callable = run_command, cluster: Optional[Callable] = None,
+                 echo: Callable = print):
+        self.build_command, self.cluster, self.echo = build_command, cluster, echo
+
+    @activity.defn(name=workflow.ACTIVITY_NAME)
+    async def train_run(self, request: workflow.RunRequest) -> workflow.RunResult:
+        run, info = request.run, activity.info()
+        run_dir = os.path.join(request.experiment_dir, "runs", run.run_id)
+        results_path = os.path.join(run_dir, RESULTS_FILE)
+        label = f"[sweep] {run.run_id}"
+        done, _ = valid_results(results_path, run.run_id)
+        if done is not None:
+            self.echo(f"{label}: finished before, its results are kept and not run again")
+            return self.result(run, done, info.attempt, None, reused=True)
+        os.makedirs(run_dir, exist_ok=True)
+        if os.path.exists(results_path):  # not this run's, or cut short: kept aside, never read as this attempt's
+            os.replace(results_path, os.path.join(run_dir, f"results.before-attempt-{info.attempt}.json"))
+        ray_env = {}
+        if run.kind == "ray" and request.target == "local" and self.cluster:
+            ray_env = await asyncio.to_thread(self.cluster, run)
+        argv, env, resumes = self.build_command(request, run_dir, info.attempt, ray_env)
+        log_path = os.path.join(run_dir, f"attempt-{info.attempt}.log")
+        self.echo(f"{label}: attempt {info.attempt}{' (resuming from its checkpoint)' if resumes else ''}; "
+                  f"log {log_path}")
+        started = time.monotonic()
+        code = await self.supervise(argv, env, log_path, info.attempt, request.run_timeout_s, label)
+        seconds = round(time.monotonic() - started, 3)
+        result, problem = valid_results(results_path, run.run_id) if code == 0 else (None, None)
+        if result is None:
+            raise self.failure(label, info.attempt, seconds, code, problem or last_error_line(log_path),
+                               request.run_timeout_s)
+        self.echo(f"{label}: succeeded in {seconds:.1f}s (training {result['training_time_seconds']:.1f}s)")
+        return self.result(run, result, info.attempt, seconds)
+
+    def failure(self, label, attempt, seconds, code, detail, timeout_s):
+        """The activity's error, said on the console too. Benign: an expected outcome, which the SDK logs
+        without a traceback. Exit 2 or 3 (a setting no retry can fix) is never retried."""
+        if code is None:
+            message, kind = f"did not finish within RUN_TIMEOUT_S={timeout_s}s; stopped", "Timeout"
+        else:
+            message, kind = f"exit {code}: {detail}", workflow.BAD_INPUT if code in (2, 3) else "RunFailed"
+        self.echo(f"{label}: attempt {attempt} failed after {seconds:.1f}s: {message}")
+        return ApplicationError(message, type=kind, non_retryable=kind == workflow.BAD_INPUT,
+                                category=ApplicationErrorCategory.BENIGN)
+
+    @staticmethod
+    def result(run, document, attempt, seconds, reused=False):
+        return workflow.RunResult(run_id=run.run_id, results=os.path.join("runs", run.run_id, RESULTS_FILE),
+                                  attempt=attempt, seconds=seconds, reused=reused,
+                                  training_time_seconds=document["training_time_seconds"],
+                                  best_val_accuracy=best_val_accuracy(document))
+
+    async def supervise(self, argv, env, log_path, attempt, timeout_s, label):
+        """Runs the trainer to its end and returns its exit code (None: stopped at the run timeout). Cancelled,
+        it kills the trainer's process group before the cancellation goes on."""
+        with open(log_path, "ab") as log:
+            log.write(f"$ {' '.join(argv)}\n".encode())
+            log.flush()
+            process = launch.start(argv, env, stdout=log)
+        started, offset = time.monotonic(), 0
+        # The heartbeat's details: what --status and Temporal Web show of the run in flight.
+        progress = {"attempt": attempt, "epoch": 0, "epochs": 0, "seconds": 0.0, "line": ""}
+        try:
+            while process.poll() is None:
+                await asyncio.sleep(POLL_S)
+                offset = self.read_progress(log_path, offset, progress)
+                progress["seconds"] = round(time.monotonic() - started, 1)
+                activity.heartbeat(progress)  # the SDK sends at most one per throttle interval
+                if timeout_s and progress["seconds"] > timeout_s:
+                    await asyncio.to_thread(launch.stop, process)
+                    return None
+        except asyncio.CancelledError:
+            await asyncio.to_thread(launch.stop, process)
+            self.echo(f"{label}: cancelled; stopped the trainer's process group (pid {process.pid}), nothing of "
+                      f"it keeps running")
+            raise
+        self.read_progress(log_path, offset, progress)
+        return process.returncode
+
+    def read_progress(self, log_path, offset, progress):
+        """Echoes the trainer's progress lines (they start with '[') and keeps the last for the heartbeat."""
+        try:
+            with open(log_path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except OSError:
+            return offset
+        complete = data.rfind(b"\n") + 1
+        for line in data[:complete].decode(errors="replace").splitlines():
+            if line.startswith("["):
+                self.echo(f"    {line}")
+                progress["line"] = line[:300]
+                match = PROGRESS.search(line)
+                if match:
+                    progress.update(epoch=int(match.group(1)), epochs=int(match.group(2)))
+        return offset + complete
+
+
