@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.startup_trace [--repeats 3]     (scripts/benchmark.sh's environment)
 
-Starts the local cluster as `run-benchmark.sh --local` does (scripts/lib/local_cluster.sh), runs the quick recipe's
+Starts the local cluster as `run-benchmark.sh --local` does (training/launch.py, the one launcher), runs the quick recipe's
 Ray side (training.ray_training, 2 workers x 1 CPU) REPEATS times under benchmarks.process_trace, and writes the
 medians into BENCHMARKS.md's startup-trace block: the kit's phases (from the run's own results file) and every
 process the run started (when, relative to the driver's start, and the CPU it used), the cluster's start apart.
@@ -13,8 +13,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -23,7 +21,6 @@ from training.core import atomic_files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-LIB = f"source {REPO}/scripts/lib/common.sh; source {REPO}/scripts/lib/local_cluster.sh"
 BLOCK = re.compile(r"<!-- startup-trace:begin -->.*?<!-- startup-trace:end -->", re.S)
 WORKERS = 2
 # The kit's phases, as the run's results file names them (training/distributed/run_report.py).
@@ -38,40 +35,34 @@ PHASES = (
 )
 
 
-def _bash(script, timeout):
-    return subprocess.run(["bash", "-c", f"{LIB}; {script}"], capture_output=True, text=True, timeout=timeout)
-
-
 def one_run(out_dir, index):
     """(phases, processes, cluster_seconds) of one traced Ray run on a fresh local cluster."""
+    from training import launch
     from training.core import settings
 
-    state = os.path.join(out_dir, f"ray-{index}")
     started = time.monotonic()
-    proc = _bash(f"local_cluster::start {WORKERS} 1 {state} >&2; env | grep -E '^(RAY_|KIT_RAY_)'", 240)
-    if proc.returncode != 0:
-        raise SystemExit(f"error: the local Ray cluster did not start: {proc.stderr[-1500:]}")
-    cluster_seconds = time.monotonic() - started
-    cluster_env = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    output = os.path.join(out_dir, f"ray-{index}.json")
-    values = {**settings.QUICK, "NUM_WORKERS": WORKERS, "CPUS_PER_WORKER": 1, "RAY_ADDRESS": cluster_env["RAY_ADDRESS"],
-              "OUTPUT": output, "STORAGE_PATH": os.path.join(out_dir, f"ckpt-{index}")}
-    argv = settings.trainer_argv("ray", "local", values, environ={})
-    try:
-        with ProcessTrace() as trace:
-            run = subprocess.Popen([sys.executable, *argv], env=dict(os.environ, **cluster_env), cwd=REPO,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            stdout, stderr = run.communicate()
-        roots = [run.pid] + [int(p) for p in open(os.path.join(state, "pids")).read().split()]
-    finally:
-        _bash(f"local_cluster::stop {state}", 120)
+    with launch.LocalCluster(WORKERS, 1) as cluster:
+        cluster_seconds = time.monotonic() - started
+        output = os.path.join(out_dir, f"ray-{index}.json")
+        values = {**settings.QUICK, "NUM_WORKERS": WORKERS, "CPUS_PER_WORKER": 1,
+                  "RAY_ADDRESS": cluster.env["RAY_ADDRESS"], "OUTPUT": output,
+                  "STORAGE_PATH": os.path.join(out_dir, f"ckpt-{index}")}
+        with ProcessTrace() as trace, tempfile.TemporaryFile("w+") as log:
+            run = launch.start(launch.command("ray", "local", values, environ={}),
+                               env=dict(os.environ, **cluster.env), stdout=log)
+            run.wait()
+            log.seek(0)
+            output_text = log.read()
+        with open(os.path.join(cluster.state_dir, "pids")) as handle:
+            roots = [run.pid] + [int(pid) for pid in handle.read().split()]
     if run.returncode != 0:
-        raise SystemExit(f"error: the traced Ray run failed: {(stdout + stderr)[-2000:]}")
+        raise SystemExit(f"error: the traced Ray run failed: {output_text[-2000:]}")
     with open(output) as handle:
         result = json.load(handle)
     processes = trace.processes(roots)
     driver = next(p for p in processes if p["pid"] == run.pid)
-    rows = [{"name": p["name"], "start": p["start"] - driver["start"], "cpu": p["cpu_seconds"]} for p in processes]
+    rows = [{"name": "driver (training.ray_training)" if p["pid"] == run.pid else p["name"],
+             "start": p["start"] - driver["start"], "cpu": p["cpu_seconds"]} for p in processes]
     return result["fixed_costs"], rows, cluster_seconds
 
 
@@ -108,7 +99,7 @@ def summarize(runs):
 def markdown(runs, command):
     phases, processes, totals = summarize(runs)
     lines = ["<!-- startup-trace:begin -->",
-             f"Made by `{command}` ({len(runs)} runs, medians; the range in brackets). The Ray side of the quick "
+             f"Made by `{command}` ({len(runs)} run{'s' if len(runs) > 1 else ''}, medians; the range in brackets). The Ray side of the quick "
              f"recipe on the local cluster, {WORKERS} workers x 1 CPU; times from the driver process's start.", "",
              "| phase (the run's `fixed_costs`) | seconds | range |", "|---|---:|---:|"]
     lines += [f"| {label} | {value:.2f} | {spread} |" for label, value, spread in phases if value is not None]

@@ -4,6 +4,8 @@
 #
 #   local_cluster::start NUM_WORKER_NODES CPUS_PER_NODE STATE_DIR   exports RAY_ADDRESS, RAY_AUTH_MODE and
 #                                                                   RAY_AUTH_TOKEN_PATH for the processes that follow
+#   local_cluster::exported_env                                     prints what start exported (NAME=VALUE lines),
+#                                                                   for a caller in another process (Python)
 #   local_cluster::stop STATE_DIR                                   stops only the nodes recorded in STATE_DIR
 #
 # Needs .venv (scripts/lib/venv.sh) and common.sh. Every node gets its own ports: nodes on one machine that share
@@ -141,6 +143,10 @@ local_cluster::start() {
   done
   [[ -z "${pinned}" ]] || log::info "TensorFlow op threads of each worker node held to CPUs:${pinned}"
   log::info "Local Ray cluster up at ${RAY_ADDRESS} (token auth; state in ${state_dir})"
+}
+
+local_cluster::exported_env() {
+  env | grep -E '^(RAY_|KIT_RAY_)'
 }
 
 # Stops what start recorded, workers before the head, then SIGKILL to each node's process group (the raylet,

@@ -12,7 +12,7 @@ LIB = (f"source {REPO_ROOT}/scripts/lib/common.sh; source {REPO_ROOT}/scripts/li
 def start_cluster(state_dir, workers, cpus, port, pin_cpus=False, messages=None, **settings):
     """The cluster's RAY_* variables; `settings` go to local_cluster.sh's environment, and what it said to the
     user is appended to `messages` (a list) when one is given."""
-    script = f"{LIB}; local_cluster::start {workers} {cpus} {state_dir} >&2; env | grep '^RAY_'"
+    script = f"{LIB}; local_cluster::start {workers} {cpus} {state_dir} >&2; local_cluster::exported_env"
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=240,
                           env=dict(os.environ, LOCAL_RAY_PORT=str(port), LOCAL_RAY_PIN_CPUS="1" if pin_cpus else "0",
                                    **settings))
