@@ -137,7 +137,8 @@ main() {
   apply_defaults
   # The cluster target trains in the pods: this machine only compares, plots and drives kubectl, so it gets the
   # light list (no TensorFlow or Ray, which a Mac could not install from the image's pins).
-  if [[ "${TARGET}" == local ]]; then venv::ensure full; else venv::ensure laptop; fi
+  # The cluster target trains in the pods; only SUBMIT=jobs needs Ray here too (its `ray job submit`).
+  if [[ "${TARGET}" == local || "${SUBMIT:-}" == jobs ]]; then venv::ensure full; else venv::ensure laptop; fi
   if [[ ${#SWEEP_ARGS[@]} -gt 0 ]]; then
     # A sweep's scaling decides the batch mode of its runs; a global batch (--quick's) means strong scaling.
     [[ "${BATCH_SIZE_MODE:-}" != global ]] || export SCALING="${SCALING:-strong}"

@@ -219,7 +219,7 @@ cluster_benchmark::_submit_job() (
   shift 2
   ray_cli="${REPO_ROOT}/.venv/bin/ray"
   [[ -x "${ray_cli}" ]] || ray_cli="$(command -v ray)" ||
-    die "${EXIT_MISSING_PREREQ}" "SUBMIT=jobs needs the ray CLI; run scripts/run-benchmark.sh --local once to create .venv, or use SUBMIT=exec"
+    die "${EXIT_MISSING_PREREQ}" "SUBMIT=jobs needs the ray CLI in .venv; scripts/run-benchmark.sh installs it with SUBMIT=jobs set, or use SUBMIT=exec"
   token="$(k8s::kubectl -n "${RAY_NAMESPACE}" get secret "${RAY_CLUSTER_NAME}" -o jsonpath='{.data.auth_token}' |
     base64 -d)" || token=""
   [[ -n "${token}" ]] || die "${EXIT_INFRA}" "cannot read the Ray auth token from Secret ${RAY_NAMESPACE}/${RAY_CLUSTER_NAME}"

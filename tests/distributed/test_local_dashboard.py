@@ -87,11 +87,6 @@ def test_the_dashboard_answers_on_loopback_behind_the_token(dashboard_cluster):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="Ray turns the head's --node-ip-address=127.0.0.1 into this machine's "
-                   "address (services.resolve_ip_for_localhost, on Linux), and the dashboard's Prometheus endpoint "
-                   "(port 44227; likewise the autoscaler monitor's, 44217) binds every interface unless the node's "
-                   "address is a loopback one: the loopback binding of the nodes' start-up fixes it, and then this "
-                   "test passes and must lose this mark")
 def test_no_process_of_the_dashboard_listens_beyond_loopback(dashboard_cluster):
     state, _ = dashboard_cluster
     pids = dashboard_processes(int((state / "pids").read_text().split()[0]))
