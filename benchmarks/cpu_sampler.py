@@ -46,18 +46,21 @@ def group_of(cmd):
     return "other (system, this benchmark)"
 
 
-class Sampler:
-    """Start before a Ray run, stop after it. `shares()` is the CPUs each group used on average over the
-    windows in which `workers` training workers were each above `busy` of a CPU."""
+class BackgroundSampler:
+    """A thread that reads /proc while a run goes on: `with` starts it (where /proc exists) and stops it.
+    Subclasses give _run(), which returns once self._stop is set, and may give _begin(), run before it starts."""
 
-    def __init__(self, workers, interval=2.0, busy=0.5):
-        self.workers, self.interval, self.busy = workers, interval, busy
-        self.windows = []
+    def __init__(self, interval):
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _begin(self):
+        pass
+
     def __enter__(self):
         if os.path.isdir("/proc/self"):
+            self._begin()
             self._thread.start()
         return self
 
@@ -65,6 +68,16 @@ class Sampler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+
+
+class Sampler(BackgroundSampler):
+    """Start before a Ray run, stop after it. `shares()` is the CPUs each group used on average over the
+    windows in which `workers` training workers were each above `busy` of a CPU."""
+
+    def __init__(self, workers, interval=2.0, busy=0.5):
+        super().__init__(interval)
+        self.workers, self.busy = workers, busy
+        self.windows = []
 
     def _run(self):
         before, started = _processes(), time.monotonic()

@@ -7,8 +7,8 @@ Linux only: elsewhere the trace is empty.
 """
 
 import os
-import threading
-import time
+
+from benchmarks.cpu_sampler import BackgroundSampler
 
 
 def _boot_time():
@@ -45,32 +45,21 @@ def short_name(title):
     return os.path.basename(title.split()[0]) if title else "?"
 
 
-class ProcessTrace:
+class ProcessTrace(BackgroundSampler):
     """Use as a context manager around a run; `processes(roots)` lists what started during it under `roots`."""
 
     def __init__(self, interval=0.1):
-        self.interval = interval
+        super().__init__(interval)
         self.seen = {}
         self.parents = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self):
-        self.started = time.time()
-        if os.path.isdir("/proc/self"):
-            self._boot, self._tick = _boot_time(), os.sysconf("SC_CLK_TCK")
-            self._before = set(filter(str.isdigit, os.listdir("/proc")))
-            for pid in self._before:
-                found = _read(pid, self._boot, self._tick)
-                if found is not None:
-                    self.parents[int(pid)] = found[3]
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+    def _begin(self):
+        self._boot, self._tick = _boot_time(), os.sysconf("SC_CLK_TCK")
+        self._before = set(filter(str.isdigit, os.listdir("/proc")))
+        for pid in self._before:
+            found = _read(pid, self._boot, self._tick)
+            if found is not None:
+                self.parents[int(pid)] = found[3]
 
     def _sample(self):
         for pid in filter(str.isdigit, os.listdir("/proc")):
