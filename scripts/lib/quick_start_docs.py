@@ -87,6 +87,9 @@ def read_run(work, index):
         "ray_accuracy": doc["ray_distributed"]["test_accuracy"],
         "baseline_start": c["fixed_costs"]["baseline"]["command_start_to_fit_seconds"],
         "ray_start": c["fixed_costs"]["ray"]["command_start_to_fit_seconds"],
+        # Ray's start-up over the baseline's, in the same run (issue 24's target: at most 2).
+        "start_ratio": (c["fixed_costs"]["ray"]["command_start_to_fit_seconds"]
+                        / c["fixed_costs"]["baseline"]["command_start_to_fit_seconds"]),
     }
 
 
@@ -156,7 +159,11 @@ def render(runs, where, today, settings_note):
         f"Ray {spread(runs, 'ray_accuracy', '.4f')}; "
         f"largest gap {max(abs(r['baseline_accuracy'] - r['ray_accuracy']) for r in runs) * 100:.1f} points.",
         f"- Start-up to model.fit: baseline {spread(runs, 'baseline_start', '.1f')} s, "
-        f"Ray {spread(runs, 'ray_start', '.1f')} s.",
+        f"Ray {spread(runs, 'ray_start', '.1f')} s; Ray's over the baseline's, per run: "
+        f"{spread(runs, 'start_ratio', '.2f')}.",
+        f"- Targets (medians of the per-run ratios): Ray's start-up at most 2x the baseline's: "
+        f"{'met' if statistics.median(r['start_ratio'] for r in runs) <= 2 else 'not met'}; end to end at least "
+        f"0.85x: {'met' if statistics.median(r['end_to_end_speedup'] for r in runs) >= 0.85 else 'not met'}.",
     ])
     comparison = (f"{source}: the `comparison` block of the run above, in part.\n\n```json\n"
                   f"{json.dumps(pick['comparison'], indent=2)}\n```")
