@@ -88,9 +88,19 @@ def read_run(work, index):
         "baseline_start": c["fixed_costs"]["baseline"]["command_start_to_fit_seconds"],
         "ray_start": c["fixed_costs"]["ray"]["command_start_to_fit_seconds"],
         # Ray's start-up over the baseline's, in the same run (issue 24's target: at most 2).
-        "start_ratio": (c["fixed_costs"]["ray"]["command_start_to_fit_seconds"]
-                        / c["fixed_costs"]["baseline"]["command_start_to_fit_seconds"]),
+        "start_ratio": ratio(c["fixed_costs"]["ray"]["command_start_to_fit_seconds"],
+                             c["fixed_costs"]["baseline"]["command_start_to_fit_seconds"]),
     }
+
+
+def ratio(numerator, denominator):
+    return numerator / denominator if numerator is not None and denominator else None
+
+
+def target(runs, key, met):
+    """'met' or 'not met' for the median of a per-run figure, 'n/a' where no run has it."""
+    values = [r[key] for r in runs if r[key] is not None]
+    return ("met" if met(statistics.median(values)) else "not met") if values else "n/a"
 
 
 def fmt(value, spec):
@@ -162,8 +172,8 @@ def render(runs, where, today, settings_note):
         f"Ray {spread(runs, 'ray_start', '.1f')} s; Ray's over the baseline's, per run: "
         f"{spread(runs, 'start_ratio', '.2f')}.",
         f"- Targets (medians of the per-run ratios): Ray's start-up at most 2x the baseline's: "
-        f"{'met' if statistics.median(r['start_ratio'] for r in runs) <= 2 else 'not met'}; end to end at least "
-        f"0.85x: {'met' if statistics.median(r['end_to_end_speedup'] for r in runs) >= 0.85 else 'not met'}.",
+        f"{target(runs, 'start_ratio', lambda v: v <= 2)}; end to end at least 0.85x: "
+        f"{target(runs, 'end_to_end_speedup', lambda v: v >= 0.85)}.",
     ])
     comparison = (f"{source}: the `comparison` block of the run above, in part.\n\n```json\n"
                   f"{json.dumps(pick['comparison'], indent=2)}\n```")
