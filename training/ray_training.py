@@ -15,6 +15,7 @@ import threading
 import time
 
 from training.core import settings
+from training.core.fitting import format_duration
 from training.core.settings import fail
 from training.distributed import storage
 
@@ -114,7 +115,7 @@ class Progress:
         self.messages = []
         self.label = f"ray {config.num_workers}w"
         self.last_line = time.monotonic()
-        self.starting = StartingWorkers(self, config.num_workers, config.progress_interval)
+        self.quiet = QuietPhases(self, config.num_workers, config.epochs, config.progress_interval)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -135,7 +136,7 @@ class Progress:
 
     def finish(self):
         """Stops the thread and takes whatever is still queued (every put() completed before its worker ended)."""
-        self.starting.stop()
+        self.quiet.stop()
         self._stop.set()
         self.queue.put({"type": STOP_MARKER})
         self._thread.join()
@@ -145,7 +146,7 @@ class Progress:
                 self.handle(message)
 
     def say(self, line):
-        """Prints one line (from the draining thread or StartingWorkers') and notes when."""
+        """Prints one line (from the draining thread or QuietPhases') and notes when."""
         from training.core.step_progress import print_line
 
         self.last_line = time.monotonic()
@@ -156,7 +157,7 @@ class Progress:
         from training.core.step_progress import format_step_progress
 
         kind = message["type"]
-        self.starting.note(message)
+        self.quiet.note(message)
         if kind == "step_progress":  # a passing view: printed, never part of the results
             self.say(format_step_progress(self.label, message))
             return
@@ -168,7 +169,7 @@ class Progress:
                 line += f"  checkpoint {message['checkpoint_seconds']:.2f}s"
             self.say(line)
             if message["epoch"] == self.epochs:  # what comes next takes a while and reports only at its end
-                self.say(f"[{self.label}] scoring the test set: each worker its share")
+                self.say(self.quiet.describe())
         elif kind == "worker" and message["rank"] == 0 and message["resumed_from_epoch"]:
             self.say(f"[{self.label}] worker group restarted: resuming after epoch {message['resumed_from_epoch']} "
                      f"from {message['restored_from']}")
@@ -180,38 +181,45 @@ class Progress:
                      f"(step {message['step']})")
 
 
-class StartingWorkers:
-    """Until rank 0 starts fitting (Ray starting the worker processes, TensorFlow's import, the data, the model),
-    the workers have nothing to report: every PROGRESS_INTERVAL seconds without a line, the driver says how many
-    of them are ready, so a slow start reads differently from a hung one. Again after a restart of the group."""
+class QuietPhases:
+    """When the workers have nothing to report, Ray starting them (until rank 0 starts fitting; again after a
+    restart of the group) and the test set's scoring (after the final epoch, until fit returns), the driver says
+    what it waits for every PROGRESS_INTERVAL seconds without a line, so a slow phase reads differently from a
+    hung one."""
 
-    def __init__(self, progress, workers, interval):
-        self.progress, self.workers, self.interval = progress, workers, interval
-        self.active, self.ready = True, set()
-        self._started = time.monotonic()
+    def __init__(self, progress, workers, epochs, interval):
+        self.progress, self.workers, self.epochs, self.interval = progress, workers, epochs, interval
+        self.phase, self.ready = "starting", set()
+        self._since = time.monotonic()
         self._stop = threading.Event()
         if interval:
-            threading.Thread(target=self._run, name="starting-workers", daemon=True).start()
+            threading.Thread(target=self._run, name="quiet-phases", daemon=True).start()
 
     def note(self, message):
-        """Follows the worker group's start from the messages: each rank's `worker` message, rank 0's fit start."""
-        if message["type"] == "worker":
+        """Follows the run from the messages: each rank's `worker` message, rank 0's fit start, the final epoch."""
+        kind = message["type"]
+        if kind == "worker":
             if message["rank"] in self.ready:  # a second one from a rank: the group restarted
-                self.ready, self.active, self._started = set(), True, time.monotonic()
+                self.phase, self.ready, self._since = "starting", set(), time.monotonic()
             self.ready.add(message["rank"])
-        elif message["type"] == "fit_started":
-            self.active = False
+        elif kind == "fit_started":
+            self.phase = None
+        elif kind == "epoch" and message["epoch"] == self.epochs:
+            self.phase, self._since = "scoring", time.monotonic()
+
+    def describe(self):
+        waited = format_duration(time.monotonic() - self._since)
+        if self.phase == "starting":
+            return f"[{self.progress.label}] starting the workers: {len(self.ready)}/{self.workers} ready ({waited})"
+        return f"[{self.progress.label}] scoring the test set: each worker its share ({waited})"
 
     def stop(self):
         self._stop.set()
 
     def _run(self):
-        from training.core.fitting import format_duration
-
         while not self._stop.wait(self.interval):
-            if self.active and time.monotonic() - self.progress.last_line >= self.interval:
-                self.progress.say(f"[{self.progress.label}] starting the workers: {len(self.ready)}/{self.workers} "
-                                  f"ready ({format_duration(time.monotonic() - self._started)})")
+            if self.phase and time.monotonic() - self.progress.last_line >= self.interval:
+                self.progress.say(self.describe())
 
 
 def error_summary(err):

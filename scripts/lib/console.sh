@@ -24,7 +24,7 @@ CONSOLE_NOISE_PATTERNS=(
 )
 
 # training/core/step_progress.py PROGRESS_PATTERN (a test holds them equal): the lines that may be redrawn.
-CONSOLE_PROGRESS_PATTERN='^\[[^]]+\] (epoch [0-9]+/[0-9]+  step [0-9]+/[0-9]+|starting the workers: )'
+CONSOLE_PROGRESS_PATTERN='^\[[^]]+\] (epoch [0-9]+/[0-9]+  step [0-9]+/[0-9]+|starting the workers: |scoring the test set: )'
 # On a terminal a line is redrawn in place, so a fast one costs nothing to read; in a log it would be noise.
 CONSOLE_TTY_PROGRESS_INTERVAL=1
 # Carriage return and erase-to-end-of-line: back to the start of the progress line, and clear it.

@@ -30,7 +30,8 @@ def test_the_line_says_step_rate_and_time_left_and_matches_the_consoles_pattern(
     validating = step_progress.format_step_progress("baseline", step_progress.snapshot(1, 1, 100, 100, 50.0, 64))
     assert validating == "[baseline] epoch 1/1  step 100/100 100%  128 images/s  validating, run ~0s left"
     starting = "[ray 2w] starting the workers: 1/2 ready (12s)"  # the Ray driver's, until rank 0 fits
-    assert all(re.match(step_progress.PROGRESS_PATTERN, text) for text in (line, first, validating, starting))
+    scoring = "[baseline] scoring the test set: 10000 images"  # after fit, until the run's done: line
+    assert all(re.match(step_progress.PROGRESS_PATTERN, text) for text in (line, first, validating, starting, scoring))
     # The per-epoch summary line is never taken for a progress line (console.sh must not overwrite it).
     assert not re.match(step_progress.PROGRESS_PATTERN, "[ray 2w] epoch 2/10  loss 1.2000  acc 0.5000  40.0s")
 

@@ -15,7 +15,7 @@ import time
 from training.core.fitting import format_duration
 
 # What console.sh recognises as a line it may overwrite with the next one (an extended regex, for grep and bash).
-PROGRESS_PATTERN = r"^\[[^]]+\] (epoch [0-9]+/[0-9]+  step [0-9]+/[0-9]+|starting the workers: )"
+PROGRESS_PATTERN = r"^\[[^]]+\] (epoch [0-9]+/[0-9]+  step [0-9]+/[0-9]+|starting the workers: |scoring the test set: )"
 # A stopped ticker's thread gets this long to finish a report already on its way (a Ray queue call).
 STOP_WAIT_SECONDS = 5.0
 
