@@ -2,10 +2,11 @@
 
     .venv/bin/python -m benchmarks.startup_trace [--repeats 3]     (scripts/benchmark.sh's environment)
 
-Starts the local cluster as `run-benchmark.sh --local` does (training/launch.py, the one launcher), runs the quick recipe's
-Ray side (training.ray_training, 2 workers x 1 CPU) REPEATS times under benchmarks.process_trace, and writes the
-medians into BENCHMARKS.md's startup-trace block: the kit's phases (from the run's own results file) and every
-process the run started (when, relative to the driver's start, and the CPU it used), the cluster's start apart.
+Starts the local cluster as `run-benchmark.sh --local` does (training/launch.py, the one launcher), runs the
+quick recipe's Ray side (training.ray_training, 2 workers x 1 CPU) REPEATS times under benchmarks.process_trace,
+and writes the medians into BENCHMARKS.md's startup-trace block: the kit's phases (from the run's own
+results file) and every process the run started (when, relative to the driver's start, and the CPU it used),
+the cluster's start apart.
 """
 
 import argparse
@@ -99,8 +100,9 @@ def summarize(runs):
 def markdown(runs, command):
     phases, processes, totals = summarize(runs)
     lines = ["<!-- startup-trace:begin -->",
-             f"Made by `{command}` ({len(runs)} run{'s' if len(runs) > 1 else ''}, medians; the range in brackets). The Ray side of the quick "
-             f"recipe on the local cluster, {WORKERS} workers x 1 CPU; times from the driver process's start.", "",
+             f"Made by `{command}` ({len(runs)} run{'s' if len(runs) > 1 else ''}, medians; the range in brackets). "
+             f"The Ray side of the quick recipe on the local cluster, {WORKERS} workers x 1 CPU; times from the "
+             f"driver process's start.", "",
              "| phase (the run's `fixed_costs`) | seconds | range |", "|---|---:|---:|"]
     lines += [f"| {label} | {value:.2f} | {spread} |" for label, value, spread in phases if value is not None]
     for key, label in (("command_start_to_fit", "command start to model.fit"),

@@ -110,8 +110,8 @@ class LocalCluster:
     def start(self):
         self.state_dir = tempfile.mkdtemp(prefix="kit-ray.")
         env = dict(os.environ, **({"LOCAL_RAY_PORT": str(self.port)} if self.port else {}))
-        proc = _bash(f"local_cluster::start {self.workers} {self.cpus} {self.state_dir} >&2; local_cluster::exported_env",
-                     env)
+        proc = _bash(f"local_cluster::start {self.workers} {self.cpus} {self.state_dir} >&2; "
+                     f"local_cluster::exported_env", env)
         if proc.returncode != 0:
             self.stop()
             raise LaunchError(f"the local Ray cluster did not start: {proc.stderr.strip()[-500:]}")

@@ -75,7 +75,7 @@ def test_two_workers_learn_like_the_baseline_on_disjoint_shards(undisturbed, pyt
     assert len(shards[0]) == len(shards[1]) == workers[0]["steps_per_epoch"] * 32
     assert len({w["node_id"] for w in workers}) == 2, "one worker on each worker node"
     assert all(w["tf_threads"] == {"intra_op": 1, "inter_op": 1} for w in workers)
-    # tf-keras and the allocator settings reached each worker process (on this cluster through its nodes: local_node.py).
+    # tf-keras and the allocator settings reached each worker process (here through its node: local_node.py).
     assert all(w["env_at_start"] == WORKER_ENV for w in workers)
     # Each step of each worker takes its whole per-worker batch (no rebatching by the strategy).
     assert [w["images_per_step"] for w in workers] == [32, 32]

@@ -12,10 +12,10 @@ of the cluster gets LOOPBACK_ENV (the nodes, what they start, the driver), and e
 below: Ray's own `ray start`, allowed to add a worker node while a loopback address stays as given.
 
 Code and environment. The nodes run from this checkout (PYTHONPATH, exported by scripts/lib/common.sh) and main()
-puts JOB_ENV (runtime_env.py) in each node's environment, which every Ray worker it starts inherits. A job on this cluster then
-needs no runtime_env (runtime_env.job_runtime_env), so Ray can hand it the workers each node prestarts instead of
-starting fresh ones for the job's environment. The Kubernetes path uses none of this: a pod binds its pod IP, and
-its jobs ship the driver's code.
+puts JOB_ENV (runtime_env.py) in each node's environment, which every Ray worker it starts inherits. A job on
+this cluster then needs no runtime_env (runtime_env.job_runtime_env): no package to upload and unpack, no
+per-job environment for the agents to set up. The Kubernetes path uses none of this: a pod binds its pod IP,
+and its jobs ship the driver's code.
 """
 
 import os

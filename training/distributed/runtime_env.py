@@ -40,7 +40,7 @@ def kit_runtime_env():
 def job_runtime_env(ray_address, environ=os.environ):
     """What a job needs shipped: nothing on a cluster whose nodes already run this checkout with JOB_ENV (the
     kit's local cluster, or the private one this process starts, which inherits `environ` once it holds both),
-    so each node's prestarted workers can take the job; kit_runtime_env() anywhere else (a pod, a cluster
+    so no runtime environment is set up for the job; kit_runtime_env() anywhere else (a pod, a cluster
     started by hand), where the shipped package is what makes the workers run the driver's code."""
     environ.update(TRAIN_ENV)
     if not ray_address:
