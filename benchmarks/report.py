@@ -197,8 +197,8 @@ def _unmet(doc, n, m):
   baseline, trained without a strategy, does not do. Read the ratio's min-max too: single epochs on this
   virtual machine vary by a few percent.""")
     if _met(doc, "command start") is False:
-        notes.append(f"""- **Start-up**: the phases above add up to it. The driver imports TensorFlow (`ray.train.tensorflow` does, in
-  `driver_setup`); `worker_group_start` is Ray Train V2 starting its controller, its helper actors and the
+        notes.append(f"""- **Start-up**: the phases above add up to it (BENCHMARKS.md's startup-trace block lists every
+  process a run starts). `worker_group_start` is Ray Train V2 starting its controller, its helper actors and the
   worker actors, each a new Python process that imports Ray Train, on the same {m['cpus']} cores; then each
   worker imports TensorFlow, joins the strategy's collective group and traces its first step.""")
     if _met(doc, "fraction of measured FLOP") is False:

@@ -1,4 +1,5 @@
-"""Ray Train: the kit's CNN trained by N workers with TensorflowTrainer + MultiWorkerMirroredStrategy.
+"""Ray Train: the kit's CNN trained by N workers with Ray Train (TensorflowTrainer's construction, tf_backend.py) +
+MultiWorkerMirroredStrategy.
 
     python -m training.ray_training --num-workers 2 --ray-address auto        # in a Ray cluster (the head pod)
     DATASET=digits EPOCHS=3 python -m training.ray_training                   # starts a private local Ray

@@ -76,7 +76,7 @@ def start_tensorflow(cpus):
 
 
 def make_strategy(tf, collective):
-    # TensorflowTrainer has set TF_CONFIG for this worker; the strategy reads it here.
+    # The TensorFlow backend (tf_backend.py) has set TF_CONFIG for this worker; the strategy reads it here.
     options = tf.distribute.experimental.CommunicationOptions(implementation=collective)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 

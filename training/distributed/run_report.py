@@ -103,7 +103,7 @@ def fixed_costs(attempts, done, history, timings):
         "interpreter_start_seconds": timings["script_start"] - process_start,
         "imports_and_data_check_seconds": timings["imports_done"] - timings["script_start"],
         "ray_init_seconds": timings["ray_ready"] - timings["imports_done"],
-        # Importing ray.train.tensorflow, which imports TensorFlow in the driver, and making the progress queue.
+        # Building the trainer (no TensorFlow in the driver: tf_backend.py) and making the progress queue.
         "driver_setup_seconds": timings["fit_called"] - timings["ray_ready"],
         "worker_group_start_seconds": first_start - timings["fit_called"],
         "worker_setup_seconds": first_fit_call - first_start,
