@@ -1,4 +1,4 @@
-"""Why the quick run's recipe is what it is (training/core/settings.py QUICK): the kit's model on digits in one
+"""Why the quick run's recipe is what it is (training/core/settings/recipes.py QUICK): the kit's model on digits in one
 process, one CPU thread, seed 42, test accuracy after a given number of optimizer steps.
 
     .venv/bin/python -m benchmarks.quick_recipe_probe            # about 3 minutes on 2 cores

@@ -7,7 +7,7 @@
 #
 # Settings: NUM_WORKERS (Ray workers of 1 CPU each; needs that many CPUs), REPEATS, BENCH_EPOCHS,
 # BENCH_TRAIN_SAMPLES, BATCH_SIZE (per worker), BENCH_ACCURACY_EPOCHS, BENCH_ALLREDUCE_DTYPE, LOCAL_RAY_PIN_CPUS:
-# each one's default, allowed values and reason are in docs/QUICK_REFERENCE.md (from training/core/settings.py).
+# each one's default, allowed values and reason are in docs/QUICK_REFERENCE.md (from training/core/settings/table.py).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/venv.sh

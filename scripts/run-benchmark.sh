@@ -16,12 +16,12 @@
 #   --local      the embedded target: a local Ray cluster of 1 head + NUM_WORKERS worker nodes (CPUS_PER_WORKER each)
 #   --quick      a short run that learns (about 2-3 minutes on 2 cores): DATASET=digits (all 1,294 training
 #                images), EPOCHS=2, BATCH_SIZE=64 with BATCH_SIZE_MODE=global (Ray: 2 workers x 32), LEARNING_RATE
-#                0.002, each unless set (training/core/settings.py QUICK says why). Both sides take the same 40
+#                0.002, each unless set (training/core/settings/recipes.py QUICK says why). Both sides take the same 40
 #                optimizer steps of the same global batch at the same rate, so their accuracies compare.
 #   -h, --help   this text
 #
 # Settings: environment variables, listed below by --help with their defaults and allowed values (all of the
-# kit's, with the reason for each default, are in docs/QUICK_REFERENCE.md, generated from training/core/settings.py).
+# kit's, with the reason for each default, are in docs/QUICK_REFERENCE.md, generated from training/core/settings/table.py).
 #
 # Results of a failed or interrupted run stay in its runs/<id>/ folder; the files in RESULTS_DIR are replaced
 # only by a run that finished, and then hold exactly that run's files. Each step's whole output (TensorFlow's
@@ -65,7 +65,7 @@ parse_flags() {
 }
 
 apply_defaults() {
-  # What this script reads itself; the table in training/core/settings.py holds the values and why (and QUICK, the
+  # What this script reads itself; the table in training/core/settings/table.py holds the values and why (and QUICK, the
   # quick recipe with the measurements behind it).
   local -a names=(EPOCHS BATCH_SIZE NUM_WORKERS DATASET RESULTS_DIR)
   # On the cluster an unset CPUS_PER_WORKER means a whole worker pod's CPUs (cluster_benchmark.sh reads them).
@@ -155,7 +155,8 @@ main() {
   mkdir -p "${RUN_DIR}"
   trap cleanup EXIT
   trap 'exit 130' INT TERM
-  local cpus_shown="${CPUS_PER_WORKER:-(the CPUs of a worker pod)}"
+  local cpus_shown="${CPUS_PER_WORKER:-}"
+  [[ -n "${cpus_shown}" ]] || cpus_shown="(the CPUs of a worker pod)"
   log::info "Run ${RUN_ID}: ${TARGET} target, DATASET=${DATASET} EPOCHS=${EPOCHS} BATCH_SIZE=${BATCH_SIZE} NUM_WORKERS=${NUM_WORKERS} CPUS_PER_WORKER=${cpus_shown}${TRAIN_SAMPLES:+ TRAIN_SAMPLES=${TRAIN_SAMPLES}}${BATCH_SIZE_MODE:+ BATCH_SIZE_MODE=${BATCH_SIZE_MODE}}${LEARNING_RATE:+ LEARNING_RATE=${LEARNING_RATE}}"
   if [[ "${TARGET}" == local ]]; then
     run_local "${RUN_DIR}"

@@ -71,16 +71,11 @@ def main(argv=None):
     # Scoring 10,000 CIFAR-10 images takes a laptop CPU tens of seconds: say so, or the console falls silent.
     print_line(f"[baseline] scoring the test set: {sizes['test']} images")
     evaluation = summarize_counts(evaluate_counts(model, ds.x_test, ds.y_test, data.NUM_CLASSES), ds.class_names)
+    # Every recorded setting comes from the resolved run; what follows is what this process made of them.
     config = {
-        "epochs": args.epochs,
-        "global_batch_size": args.batch_size,
-        "per_worker_batch_size": args.batch_size,
+        **settings.ResolvedRun.from_args("baseline", args).record(),
         "batch_size_semantics": "one process: the batch is both global and per worker",
-        "learning_rate": args.learning_rate,
-        "base_learning_rate": args.learning_rate,
         "learning_rate_rule": "none: one process trains at LEARNING_RATE",
-        "seed": args.seed,
-        "dataset": args.dataset,
         "data_source": ds.source,
         "train_samples": sizes["train"],
         "val_samples": sizes["val"],
@@ -88,9 +83,7 @@ def main(argv=None):
         "num_workers": 1,
         "cpus_per_worker": threads,
         "tf_threads": tf_threads,
-        "early_stopping_patience": args.early_stopping_patience,
         "steps_per_epoch": steps,
-        "model_options": settings.model_options(args),
     }
     result = make_result(
         TRAINING_TYPE, args.run_id, config, recorder.history, training_time, evaluation, model.count_params(),

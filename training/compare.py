@@ -27,7 +27,7 @@ EQUAL_RESOURCES_FILE = "baseline_equal_resources_results.json"
 RAY_PATTERN = re.compile(r"ray_results_(\d+)workers\.json$")
 COMPARISON_VERSION = 1
 # Settings that must match for times to be comparable at all.
-MUST_MATCH = ("epochs", "dataset", "seed", "per_worker_batch_size")
+MUST_MATCH = settings.MUST_MATCH + ("per_worker_batch_size",)
 # The spans each side pays once per run, whatever its length (both results carry them under fixed_costs).
 FIXED_COSTS = {
     "command_start_to_fit_seconds": "start-up, command start to model.fit: imports, data, Ray, model",

@@ -9,16 +9,15 @@ default), the gradients are averaged by an all-reduce every step, and the driver
 Writes RESULTS_DIR/ray_results_{N}workers.json (same schema as the baseline) only when the run succeeds.
 """
 
-import dataclasses
 import os
 import re
 import threading
 import time
 
-from training.core import settings
+from training.core import settings, storage
 from training.core.fitting import format_duration
 from training.core.settings import fail
-from training.distributed import storage
+from training.distributed.ray_start import start_ray
 
 TRAINING_TYPE = "ray_distributed"
 EXIT_INFRA = 4
@@ -30,13 +29,6 @@ STOP_MARKER = "_progress_stop"
 def parse_args(argv=None):
     args = settings.parse("ray", "Train the CIFAR-10 CNN with Ray Train (TensorflowTrainer + "
                                  "MultiWorkerMirroredStrategy).", argv)
-    from training.checkpointing import checkpoint_policy
-
-    args.policy = checkpoint_policy.parse_policy(args.checkpoint_policy)
-    args.per_worker_batch = args.batch_size // args.num_workers if args.batch_size_mode == "global" else args.batch_size
-    args.global_batch = args.per_worker_batch * args.num_workers
-    k = args.global_batch / args.batch_size
-    args.lr_factor = {"sqrt": k ** 0.5, "linear": k, "none": 1.0}[args.lr_scaling]
     if args.output is None:
         args.output = os.path.join(args.results_dir, f"ray_results_{args.num_workers}workers.json")
     if not args.storage_path:
@@ -58,30 +50,6 @@ def check_data(config):
     except data.DataError as err:
         fail(str(err))
     return ds.sizes()
-
-
-def start_ray(config):
-    """Joins the given cluster, or starts a private one with token auth; tf-keras and the kit's code reach every
-    worker (runtime_env.job_runtime_env says how). A cluster on this machine stays on loopback (local_node.py)."""
-    from training.distributed import local_node, runtime_env
-
-    if not config.ray_address:
-        from training.distributed import local_ray_auth
-
-        # Before Ray is imported: it reads its auth mode once, at import.
-        local_ray_auth.enable_token_auth()
-    if runtime_env.is_local_address(config.ray_address):
-        local_node.hold_to_loopback()
-    import ray
-
-    shipped = runtime_env.job_runtime_env(config.ray_address)
-    if config.ray_address:
-        ray.init(address=config.ray_address, runtime_env=shipped, logging_level="WARNING",
-                 log_to_driver=False)
-    else:
-        ray.init(num_cpus=config.num_workers * config.cpus_per_worker, include_dashboard=False,
-                 runtime_env=shipped, logging_level="WARNING", log_to_driver=False)
-    return ray
 
 
 def cluster_shape(ray):
@@ -310,12 +278,12 @@ def main(argv=None):
     from training.core.results import default_run_id, write_results
 
     config = RayRunConfig.from_args(parse_args(argv))
-    config = dataclasses.replace(config, run_id=config.run_id or default_run_id(TRAINING_TYPE))
+    config = config.replace(run_id=config.run_id or default_run_id(TRAINING_TYPE))
     sizes = check_data(config)
     from training.distributed.run_report import assemble_result
 
     import_done = time.time()
-    ray = start_ray(config)
+    ray = start_ray(config.ray_address, config.num_workers * config.cpus_per_worker)
     ray_ready = time.time()
     shape = cluster_shape(ray)
     check_capacity(config, shape)

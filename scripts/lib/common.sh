@@ -98,7 +98,7 @@ usage_from_header() {
   sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$1"
 }
 
-# The settings table (training/core/settings.py) from bash; standard library only, so it runs before .venv exists.
+# The settings table (training/core/settings/) from bash; standard library only, so it runs before .venv exists.
 settings::py() {
   python3 -m training.core.settings "$@"
 }

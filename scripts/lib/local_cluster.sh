@@ -12,17 +12,15 @@
 # Ray's defaults fail with "bind: Address already in use". Nodes start one after the other for the same reason.
 # Token authentication is set explicitly with a fresh token in STATE_DIR, never from ~/.ray.
 
-LOCAL_RAY_PORT="${LOCAL_RAY_PORT:-6390}"
+# The table's defaults (LOCAL_RAY_PIN_CPUS: an experiment, off; LOCAL_RAY_DASHBOARD: off) where the environment
+# leaves them unset; the rows say why.
+settings::export_defaults --programs local LOCAL_RAY_PORT LOCAL_RAY_PIN_CPUS LOCAL_RAY_DASHBOARD DASHBOARD_LOCAL_PORT
 LOCAL_RAY_START_TIMEOUT="${LOCAL_RAY_START_TIMEOUT:-90}"
-# 1 (an experiment, off by default): the threads that run TensorFlow's ops in each worker node's Ray workers are
+# LOCAL_RAY_PIN_CPUS=1: the threads that run TensorFlow's ops in each worker node's Ray workers are
 # held to CPUs of their own (KIT_WORKER_CPUS in the node's environment, which its workers inherit;
 # training/core/tf_env.py applies it), as a pod is held to its CPU limit. Off because in some 1-worker runs
 # model.fit's exit then stalled for 17-34 s, and at the benchmark's batch the gain was within the spread.
-LOCAL_RAY_PIN_CPUS="${LOCAL_RAY_PIN_CPUS:-0}"
-# 1: the head also runs the Ray Dashboard, bound to 127.0.0.1:DASHBOARD_LOCAL_PORT only (off by default: its
-# processes take CPU the workers need on a small machine).
-LOCAL_RAY_DASHBOARD="${LOCAL_RAY_DASHBOARD:-0}"
-DASHBOARD_LOCAL_PORT="${DASHBOARD_LOCAL_PORT:-8265}"
+# LOCAL_RAY_DASHBOARD=1: the head also runs the Ray Dashboard, bound to 127.0.0.1:DASHBOARD_LOCAL_PORT only.
 
 local_cluster::_cpu_list() { # INDEX CPUS: the CPU ids worker node INDEX (1-based) gets, or nothing when they run out
   "${REPO_ROOT}/.venv/bin/python" -c '

@@ -7,7 +7,7 @@
 #           TensorFlow or Ray on this machine, so it installs on any laptop
 # A full install holds the laptop list too and stamps both kinds.
 
-KIT_PYTHON="${KIT_PYTHON:-python3}"
+settings::export_defaults --programs local KIT_PYTHON
 
 venv::_files() {
   local laptop="${REPO_ROOT}/docker/requirements-laptop.txt"

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from tests.helpers.timelines import run_timeline, uniform
-from training.checkpointing.checkpoint_policy import (CheckpointController, CheckpointPolicy, PolicyError, daly_interval,
-                               parse_policy)
+from training.checkpointing.checkpoint_policy import CheckpointController, daly_interval
 from training.core.settings import SettingsError
+from training.core.settings.policies import CheckpointPolicy, PolicyError, parse_policy
 
 
 # --- parse_policy ------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers.common import REPO_ROOT
 from training.core import settings
+from training.core.settings import docs, kinds, rules
 
 PARSING_PROGRAMS = ("baseline", "ray", "patterns", "simulate", "compare", "sweep", "benchmark")
 
@@ -20,13 +21,13 @@ def test_every_default_is_a_value_its_own_type_accepts():
         layers = [setting.default] + [layer.get(setting.name) for layer in settings.PROGRAM_DEFAULTS.values()]
         layers.append(settings.QUICK.get(setting.name))
         for value in (v for v in layers if v is not None):
-            settings.parser_of(setting)(value)  # raises SettingsError, naming the setting, when the table is wrong
+            setting.parser()(value)  # raises SettingsError, naming the setting, when the table is wrong
 
 
 def test_every_one_of_setting_lists_its_choices_and_every_program_is_known():
     for setting in settings.SETTINGS:
         assert set(setting.programs) <= set(settings.PROGRAMS), setting.name
-        assert (setting.kind is settings.one_of) == (setting.name in settings.CHOICES), setting.name
+        assert hasattr(setting.kind, "choices") == (setting.name in settings.CHOICES), setting.name
         assert setting.pod in ("pass", "refuse", "local"), setting.name
 
 
@@ -58,7 +59,7 @@ def test_the_argv_builder_and_the_trainers_parser_agree_on_every_setting(program
     args = module.parse_args(argv[2:])
     for name, text in values.items():
         setting = settings.BY_NAME[name]
-        expected = settings.parser_of(setting)(text)
+        expected = setting.parser()(text)
         got = getattr(args, setting.flag(program).lstrip("-").replace("-", "_"))
         assert got == expected or (name == "STORAGE_PATH" and got == os.path.abspath(text)), name
 
@@ -66,11 +67,11 @@ def test_the_argv_builder_and_the_trainers_parser_agree_on_every_setting(program
 def _a_value_other_than_the_default(setting, program):
     if setting.name in settings.CHOICES:
         return next(c for c in settings.CHOICES[setting.name] if c != setting.default)
-    if setting.kind is settings.switch:
+    if setting.kind is kinds.switch:
         return "1"
-    if setting.kind is settings.checkpoint_policy:
+    if setting.kind is kinds.checkpoint_policy:
         return "interval:2"
-    if setting.kind is settings.text:
+    if setting.kind is kinds.text:
         return f"some-{setting.name.lower()}"
     return {"fraction": "0.25"}.get(setting.kind.__name__, "3")
 
@@ -114,8 +115,8 @@ def test_the_sweep_hashes_exactly_the_settings_the_table_marks():
 
 
 def test_the_docs_table_is_current():
-    text = open(os.path.join(REPO_ROOT, settings.DOCS_FILE), encoding="utf-8").read()
-    assert settings.with_docs_block(text) == text, "run python3 -m training.core.settings docs"
+    text = open(os.path.join(REPO_ROOT, docs.DOCS_FILE), encoding="utf-8").read()
+    assert docs.update_docs(REPO_ROOT, check=True) is None, "run scripts/update-generated.sh"
     for setting in settings.SETTINGS:
         assert (f"| `{setting.name}` |" in text) == setting.env, setting.name
 
@@ -183,3 +184,75 @@ def test_the_cluster_target_refuses_data_dir_and_a_zero_timeout_before_any_kubec
                      tmp_path)
     _refused_at_once(ENTRY_POINTS["cluster"], {"RUN_TIMEOUT_S": "0"}, "RUN_TIMEOUT_S must be a positive integer "
                      "on the cluster target", tmp_path)
+
+
+# --- one resolved run --------------------------------------------------------------------------------------------
+
+
+def test_the_batch_arithmetic_lives_in_one_place_and_the_trainers_use_it():
+    from training import ray_training
+    from training.distributed.ray_run_config import RayRunConfig
+
+    assert rules.batches(64, "global", 2, "sqrt") == (32, 64, 1.0)
+    assert rules.batches(64, "per-worker", 4, "linear") == (64, 256, 4.0)
+    run = RayRunConfig.from_args(ray_training.parse_args(["--num-workers", "4", "--batch-size", "64",
+                                                          "--lr-scaling", "sqrt", "--learning-rate", "0.001"]))
+    assert (run.per_worker_batch, run.global_batch, run.lr_factor) == (64, 256, 2.0)
+    assert run.learning_rate == pytest.approx(0.002) and run.base_learning_rate == 0.001
+
+
+def test_every_recorded_setting_reaches_the_results_config_without_being_listed_again():
+    """A new Ray setting is a row, the code that uses it and a test: the resolved run carries every row of the
+    program to the workers and into the results, so no list of fields can drop one."""
+    from training import ray_training
+    from training.distributed.ray_run_config import RayRunConfig
+
+    run = RayRunConfig.from_args(ray_training.parse_args(["--num-workers", "2", "--collective", "RING"]))
+    record = run.record()
+    for setting in settings.of_program("ray"):
+        assert (setting.name.lower() in record) == setting.recorded, setting.name
+    assert record["collective"] == "RING" and record["global_batch_size"] == 128
+    assert RayRunConfig.from_dict(run.to_dict()) == run
+    assert run.replace(run_id="r1").storage_dir.endswith("/r1")
+
+
+def test_the_comparisons_must_match_list_comes_from_the_rows():
+    from training import compare
+
+    assert set(settings.MUST_MATCH) == {"epochs", "dataset", "seed", "val_fraction", "bn_momentum"}
+    assert set(settings.MUST_MATCH) < set(compare.MUST_MATCH)
+    assert all(settings.BY_NAME[name.upper()].recorded for name in settings.MUST_MATCH)
+
+
+def test_the_datasets_sizes_the_early_check_uses_are_the_loaders():
+    from training.core import data
+    from training.core.settings import datasets
+
+    digits = data.load_dataset("digits", val_fraction=0.1, seed=1)
+    assert len(digits.y_train) == datasets.training_images("digits", None, 0.1)
+    synthetic = data.load_dataset("synthetic", train_samples=100, val_fraction=0.1, seed=1)
+    assert len(synthetic.y_train) == datasets.training_images("synthetic", 100, 0.1)
+
+
+@pytest.mark.parametrize("programs, environ, expected", [
+    ("patterns", {"BATCH_SIZE": "400"}, "TRAIN_SAMPLES must hold at least one batch (400 images), got 320"),
+    ("baseline,ray,local", {"DATASET": "digits", "BATCH_SIZE": "1000000"},
+     "BATCH_SIZE must be at most the 1294 training images of DATASET=digits, got 1000000"),
+    ("ray", {"DATASET": "digits", "BATCH_SIZE": "1000", "NUM_WORKERS": "2"},
+     "BATCH_SIZE must give a global batch (2000 images: BATCH_SIZE 1000, per-worker, 2 workers) of at most the "
+     "1294 training images of DATASET=digits, got 1000"),
+    ("ray", {"TRAIN_SAMPLES": "100", "BATCH_SIZE": "64"}, "TRAIN_SAMPLES must hold at least one global batch"),
+])
+def test_a_batch_no_epoch_could_fill_is_refused_from_the_command_line_in_one_line(programs, environ, expected):
+    proc = subprocess.run([sys.executable, "-m", "training.core.settings", "check", "--programs", programs],
+                          cwd=REPO_ROOT, env={"PATH": os.environ["PATH"], **environ}, capture_output=True, text=True)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {expected}"), proc.stderr
+
+
+def test_a_program_default_is_a_default_of_the_rules_too():
+    """The rules fill an unset setting with the program's default, not only the table's (the tasks demo's
+    TRAIN_SAMPLES is 320 where the table has none)."""
+    assert rules.value_of({}, "TRAIN_SAMPLES", "patterns") == 320
+    assert rules.value_of({}, "TRAIN_SAMPLES", "baseline") is None
+    assert rules.conflicts("patterns", {"BATCH_SIZE": 320}) == []

@@ -50,25 +50,23 @@ def test_the_first_step_is_kept_per_attempt_for_the_start_up_cost():
 
 # --- the whole document: Ray Train's Result plus the queue -------------------------------------------------------
 
-def default_model_options():
-    """The table's model hyper-parameters at their defaults, whatever they are."""
-    from training.core import settings
-
-    return {s.name.lower(): settings.parser_of(s)(s.default) for s in settings.SETTINGS if s.model}
-
-
 def run_config(**changes):
+    """The resolved Ray run of these flags (by lower-case setting name), as ray_training builds it."""
     from training.distributed.ray_run_config import RayRunConfig
 
-    values = dict(run_id="r1", output="out.json", dataset="digits", data_dir=None, train_samples=None,
-                  test_samples=None, val_fraction=0.1, seed=3, epochs=2, early_stopping_patience=0, batch_size=64,
-                  batch_size_mode="global", per_worker_batch=32, global_batch=64, base_learning_rate=0.002,
-                  lr_scaling="sqrt", lr_factor=1.0, num_workers=2, cpus_per_worker=1, use_gpu=False,
-                  ray_address=None, collective="AUTO", allreduce_dtype="bfloat16", checkpoint_policy="interval:2",
-                  checkpoint_budget=0.05, mtbf_seconds=3600.0, max_failures=1, inject_failure_epoch=0,
-                  storage_path="/tmp/ckpt", resume=False, record_shards=False, progress_interval=10.0,
-                  model_options=default_model_options())
-    return RayRunConfig(**{**values, **changes})
+    values = {**dict(run_id="r1", output="out.json", dataset="digits", seed=3, epochs=2, batch_size=64,
+                     batch_size_mode="global", learning_rate=0.002, lr_scaling="sqrt", num_workers=2,
+                     cpus_per_worker=1, allreduce_dtype="bfloat16", checkpoint_policy="interval:2",
+                     storage_path="/tmp/ckpt"), **changes}
+    argv = [word for name, value in values.items() for word in (f"--{name.replace('_', '-')}", str(value))]
+    args = _parse_ray(argv)
+    return RayRunConfig.from_args(args).replace(run_id=values["run_id"])
+
+
+def _parse_ray(argv):
+    from training.core import settings
+
+    return settings.parse("ray", "test", argv)
 
 
 def placed(rank, t):
@@ -143,16 +141,11 @@ def test_a_result_without_rank_0s_summary_is_refused():
 # --- the typed run configuration ---------------------------------------------------------------------------------
 
 def test_run_config_reads_the_flags_and_survives_the_trip_to_the_workers():
-    from types import SimpleNamespace
-
     from training.distributed.ray_run_config import RayRunConfig
 
     config = run_config()
-    flags = {**config.to_dict(), "learning_rate": config.base_learning_rate, "results_dir": "results"}
-    del flags["base_learning_rate"], flags["model_options"]
-    flags.update(config.model_options)  # the parser gives each model hyper-parameter its own flag
-    assert RayRunConfig.from_args(SimpleNamespace(**flags)) == config
+    assert (config.per_worker_batch, config.global_batch, config.learning_rate) == (32, 64, 0.002)
     assert RayRunConfig.from_dict(config.to_dict()) == config
-    assert run_config(lr_factor=2.0).learning_rate == pytest.approx(0.004)
+    assert run_config(batch_size_mode="per-worker", lr_scaling="linear").learning_rate == pytest.approx(0.004)
     assert run_config(num_workers=1).allreduce_dtype_used == "float32"
     assert config.controller_args == {"mtbf_seconds": 3600.0, "budget_fraction": 0.05}

@@ -14,7 +14,7 @@ from tests.helpers.common import REPO_ROOT
 
 SCRIPT = ["-m", "training.walkthrough.ray_patterns"]
 TINY = ["--dataset", "digits", "--train-samples", "96", "--test-samples", "64", "--batch-size", "32",
-        "--epochs", "3", "--fail-at-epoch", "2", "--checkpoint-policy", "every"]
+        "--epochs", "3", "--inject-failure-epoch", "2", "--checkpoint-policy", "every"]
 
 
 def run_script(args, timeout=420, **env):
@@ -25,11 +25,12 @@ def run_script(args, timeout=420, **env):
 
 
 @pytest.mark.parametrize("args, env, message", [
-    (["--fail-at-epoch", "5", "--epochs", "3"], {}, "error: FAIL_AT_EPOCH must be at most EPOCHS (3), got 5"),
+    (["--inject-failure-epoch", "5", "--epochs", "3"], {},
+     "error: INJECT_FAILURE_EPOCH must be at most EPOCHS (3), got 5"),
     (["--checkpoint-policy", "sometimes"], {}, "error: CHECKPOINT_POLICY must be one of every, never, interval:K"),
     ([], {"FAILURE_MODE": "explode"}, "error: FAILURE_MODE must be one of exit, kill, got 'explode'"),
     ([], {"TRAIN_SAMPLES": "0"}, "error: TRAIN_SAMPLES must be a positive integer, got '0'"),
-    (["--batch-size", "64", "--train-samples", "32"], {}, "error: BATCH_SIZE must be at most TRAIN_SAMPLES (32)"),
+    (["--batch-size", "64", "--train-samples", "32"], {}, "error: TRAIN_SAMPLES must hold at least one batch"),
 ])
 def test_bad_input_is_refused_in_one_line_before_ray_starts(args, env, message):
     out = run_script(args, timeout=60, **env)

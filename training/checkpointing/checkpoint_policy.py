@@ -54,44 +54,18 @@ checkpoint's cost; observe_recovery() charges the pessimistic cost estimate for 
 """
 
 import math
-from dataclasses import dataclass
 
-from training.core.settings import SettingsError
+# The policy's text form is a setting's type; the controller's defaults are the settings rows'.
+from training.core.settings.policies import CheckpointPolicy, parse_policy
+from training.core.settings.table import BY_NAME
 
-POLICY_KINDS = ("every", "never", "interval", "adaptive")
-POLICY_FORMS = "every, never, interval:K (K a positive integer), adaptive"
 STATE_VERSION = 1
 
-DEFAULT_MTBF_SECONDS = 3600.0  # a failure an hour: pessimistic for one machine, fair for a laptop cluster of pods
-DEFAULT_BUDGET_FRACTION = 0.05  # the issue's "at most 5% of training time"
+DEFAULT_MTBF_SECONDS = float(BY_NAME["MTBF_SECONDS"].default)
+DEFAULT_BUDGET_FRACTION = float(BY_NAME["CHECKPOINT_BUDGET"].default)
 DEFAULT_PRIOR_FAILURES = 1.0  # the prior weighs as much as one failure seen: the first real one moves M a lot
 DEFAULT_LEARNING_RATE = 0.2  # five full-interval recoveries change s by e^-1; slow enough to ignore one fluke
 SCALE_LIMITS = (0.25, 4.0)  # the learned multiplier may move tau by at most 4x either way from the model's value
-
-
-class PolicyError(SettingsError):
-    """A CHECKPOINT_POLICY value that is not one of the allowed forms (a SettingsError: one line, names it)."""
-
-
-@dataclass(frozen=True)
-class CheckpointPolicy:
-    kind: str
-    interval: int = 0  # epochs between checkpoints, for kind "interval" only
-
-    def __str__(self):
-        return f"interval:{self.interval}" if self.kind == "interval" else self.kind
-
-
-def parse_policy(text):
-    """`every`, `never`, `interval:K` or `adaptive` to a CheckpointPolicy; PolicyError (one line) otherwise."""
-    value = str(text).strip().lower()
-    if value in ("every", "never", "adaptive"):
-        return CheckpointPolicy(value)
-    kind, sep, count = value.partition(":")
-    count = count.strip()
-    if kind.strip() == "interval" and sep and count.isdigit() and int(count) >= 1:
-        return CheckpointPolicy("interval", int(count))
-    raise PolicyError(f"CHECKPOINT_POLICY must be one of {POLICY_FORMS}, got {str(text)!r}")
 
 
 def daly_interval(checkpoint_seconds, mtbf_seconds):

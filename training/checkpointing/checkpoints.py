@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import numpy as np
+from training.core import storage
 
 STATE_FILE = "state.json"
 ARRAY_FILES = ("weights.npz", "optimizer.npz")
@@ -40,6 +41,13 @@ def _sha256(path):
 def _optimizer_variables(model):
     variables = model.optimizer.variables
     return list(variables() if callable(variables) else variables)
+
+
+def model_state(model):
+    """What a checkpoint keeps of a model besides its epoch: weights, optimizer variables and learning rate, as
+    apply() takes them back. (Under MultiWorkerMirroredStrategy every worker must join the weights' read.)"""
+    return {"weights": model.get_weights(), "optimizer": [v.numpy() for v in _optimizer_variables(model)],
+            "learning_rate": float(model.optimizer.learning_rate.numpy())}
 
 
 def write_folder(folder, model, weights, epoch, history, controller_state):
@@ -151,15 +159,11 @@ PROGRESS_FILE = "progress.json"
 
 
 def record_progress(storage_dir, epoch, when=None):
-    from training.distributed import storage
-
     storage.write_text(storage.join(storage_dir, PROGRESS_FILE),
                        json.dumps({"epoch": int(epoch), "time": time.time() if when is None else when}))
 
 
 def read_progress(storage_dir):
-    from training.distributed import storage
-
     text = storage.read_text(storage.join(storage_dir, PROGRESS_FILE))
     return json.loads(text) if text else None
 

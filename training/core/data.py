@@ -10,15 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.core import cifar_files
+from training.core.settings import cifar_folder
+from training.core.settings.datasets import (DIGITS_TEST_FRACTION, SYNTHETIC_TEST_IMAGES,
+                                            SYNTHETIC_TRAIN_IMAGES)
 
 IMAGE_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-SYNTHETIC_TRAIN_IMAGES = 50_000  # the size of CIFAR-10's training set, so throughput runs match real ones
-SYNTHETIC_TEST_IMAGES = 10_000
-DIGITS_TEST_FRACTION = 0.2
 PREFETCH_BATCHES = 2
 
 
@@ -72,11 +71,11 @@ def _read_cifar_batch(path):
 def read_cifar_dir(data_dir):
     """Reads the python-pickle batches that CIFAR-10 ships as (and that Keras' download unpacks to)."""
     try:
-        folder = cifar_files.locate_batches(data_dir)
-    except cifar_files.CifarFilesError as err:
+        folder = cifar_folder.locate_batches(data_dir)
+    except cifar_folder.CifarFilesError as err:
         raise DataError(str(err)) from None
-    parts = [_read_cifar_batch(os.path.join(folder, name)) for name in cifar_files.TRAIN_BATCHES]
-    x_test, y_test = _read_cifar_batch(os.path.join(folder, cifar_files.TEST_BATCH))
+    parts = [_read_cifar_batch(os.path.join(folder, name)) for name in cifar_folder.TRAIN_BATCHES]
+    x_test, y_test = _read_cifar_batch(os.path.join(folder, cifar_folder.TEST_BATCH))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), x_test, y_test
 
 
@@ -92,16 +91,16 @@ def _download_cifar10():
             f"could not download CIFAR-10 ({type(err).__name__}); set DATA_DIR to a cifar-10-batches-py folder, "
             "or use DATASET=digits (offline, real) or DATASET=synthetic (throughput only)"
         ) from None
-    return cifar_files.KERAS_CACHE_DIR
+    return cifar_folder.KERAS_CACHE_DIR
 
 
 def _load_cifar10(data_dir):
     if data_dir:
         return read_cifar_dir(data_dir) + (f"dir:{os.path.abspath(data_dir)}",)
     try:
-        cifar_files.locate_batches(cifar_files.KERAS_CACHE_DIR)
-        folder = cifar_files.KERAS_CACHE_DIR
-    except cifar_files.CifarFilesError:
+        cifar_folder.locate_batches(cifar_folder.KERAS_CACHE_DIR)
+        folder = cifar_folder.KERAS_CACHE_DIR
+    except cifar_folder.CifarFilesError:
         folder = _download_cifar10()
     return read_cifar_dir(folder) + ("keras-cache",)
 

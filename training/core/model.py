@@ -6,15 +6,14 @@ pooling, dropout), a dense layer of 512 and a softmax over 10 classes: about 3.2
 """
 
 from training.core.data import IMAGE_SHAPE, NUM_CLASSES
-from training.core.settings import ALLREDUCE_DTYPES  # noqa: F401  (part of this module's interface)
+from training.core.settings.table import ALLREDUCE_DTYPES, BY_NAME  # noqa: F401  (ALLREDUCE_DTYPES: interface)
 
 CONV_FILTERS = (64, 128, 256)
 DENSE_UNITS = 512
 CONV_DROPOUT = 0.25
 DENSE_DROPOUT = 0.5
-# Keras' default of 0.99 needs hundreds of steps before the moving statistics that validation and test use
-# match the weights; quick runs take tens of steps per epoch, and with 0.99 scored near chance for it.
-BN_MOMENTUM = 0.9
+# The BN_MOMENTUM row owns the default and says why (Keras' 0.99 lags the weights in runs of tens of steps).
+BN_MOMENTUM = float(BY_NAME["BN_MOMENTUM"].default)
 
 
 def _optimizer(tf, learning_rate, allreduce_dtype):

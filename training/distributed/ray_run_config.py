@@ -1,80 +1,19 @@
-"""The Ray run's configuration, typed: what ray_training.parse_args decided, read once into a frozen dataclass.
+"""The Ray run's settings: the resolved run of program `ray` (training/core/settings/resolved.py), with what only
+a Ray run derives from it. The driver builds it once from the parsed flags (RayRunConfig.from_args), the results
+come from it (run_report.py), and each Ray Train worker gets it as a plain dict inside the train_loop_config
+(to_dict) and reads it back (from_dict). Every setting of the table's `ray` rows is an attribute by its lower-case
+name: a new Ray setting needs no field here. Imports nothing beyond the standard library and the storage paths:
+every worker reads it before TensorFlow starts."""
 
-The driver builds it from the parsed flags (RayRunConfig.from_args), the results come from it (run_report.py), and
-each Ray Train worker gets it as a plain dict inside the train_loop_config (to_dict) and reads it back
-(from_dict), so a setting has one name and one type from the command line to the worker. Imports nothing
-beyond the standard library and storage.py's path joining: every worker reads it before TensorFlow starts.
-"""
-
-from dataclasses import asdict, dataclass, fields
-
-from training.distributed import storage
-
-# Fields whose flag has another name (the flag's rate is the single-worker one; the workers train at the scaled one).
-_ARG_NAMES = {"base_learning_rate": "learning_rate"}
+from training.core import storage
+from training.core.settings.resolved import ResolvedRun
 
 
-@dataclass(frozen=True)
-class RayRunConfig:
-    run_id: str | None  # None until the driver names the run (results.default_run_id)
-    output: str
-    # The data and the model's training
-    dataset: str
-    data_dir: str | None
-    train_samples: int | None  # None: all
-    test_samples: int | None
-    val_fraction: float
-    seed: int
-    epochs: int
-    early_stopping_patience: int
-    # Batches and the learning rate
-    batch_size: int  # as given: per worker or global, by batch_size_mode
-    batch_size_mode: str
-    per_worker_batch: int
-    global_batch: int
-    base_learning_rate: float  # LEARNING_RATE, for one worker
-    lr_scaling: str
-    lr_factor: float  # what lr_scaling makes of the global batch
-    # The workers and the cluster
-    num_workers: int
-    cpus_per_worker: int
-    use_gpu: bool
-    ray_address: str | None  # None or empty: a private local Ray
-    collective: str
-    allreduce_dtype: str
-    # Checkpoints and failures
-    checkpoint_policy: str
-    checkpoint_budget: float
-    mtbf_seconds: float
-    max_failures: int
-    inject_failure_epoch: int
-    storage_path: str
-    resume: bool
-    record_shards: bool
-    progress_interval: float  # seconds between rank 0's in-epoch progress messages; 0: none
-    # The model's hyper-parameters from the settings table (settings.model_options), passed to build_model as is.
-    model_options: dict
-
-
+class RayRunConfig(ResolvedRun):
     @classmethod
     def from_args(cls, args):
         """From ray_training.parse_args' namespace (already validated there)."""
-        from training.core import settings
-
-        given = {f.name: getattr(args, _ARG_NAMES.get(f.name, f.name)) for f in fields(cls) if f.name != "model_options"}
-        return cls(**given, model_options=settings.model_options(args))
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values):
-        return cls(**values)
-
-    @property
-    def learning_rate(self):
-        """The rate every worker trains at: LEARNING_RATE scaled for the global batch."""
-        return self.base_learning_rate * self.lr_factor
+        return super().from_args("ray", args)
 
     @property
     def allreduce_dtype_used(self):

@@ -25,7 +25,7 @@ from training.core.fitting import epoch_recorder, run_fit, standard_callbacks
 from training.core.model import build_model
 from training.core.step_progress import StepTicker
 from training.core.tf_env import WORKER_ENV, configure_tensorflow, pin_compute_threads, worker_cpus
-from training.distributed import storage
+from training.core import storage
 from training.distributed.ray_run_config import RayRunConfig
 
 # The worker that the --inject-failure-epoch demo kills: the last rank, so rank 0 (which reports and saves)

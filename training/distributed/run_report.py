@@ -125,42 +125,28 @@ def fixed_costs(attempts, done, history, timings):
 
 
 def run_config(config, workers, evaluation, summary):
-    """The results' `config`: the run's settings, and what the workers made of them."""
+    """The results' `config`: the run's settings (every recorded row, by the resolved run), and what the
+    workers made of them."""
     if config.batch_size_mode == "per-worker":
         semantics = (f"BATCH_SIZE={config.batch_size} is per worker: each of {config.num_workers} workers takes "
                      f"{config.per_worker_batch} images per step, {config.global_batch} in all")
     else:
         semantics = f"BATCH_SIZE={config.batch_size} is global: split into {config.per_worker_batch} per worker"
+    # Every recorded setting comes from the resolved run; what follows is what the workers made of them.
     return {
-        "epochs": config.epochs,
-        "global_batch_size": config.global_batch,
-        "per_worker_batch_size": config.per_worker_batch,
-        "batch_size_mode": config.batch_size_mode,
+        **config.record(),
         "batch_size_semantics": semantics,
-        "learning_rate": config.learning_rate,
-        "base_learning_rate": config.base_learning_rate,
         "learning_rate_rule": f"{config.lr_scaling}: LEARNING_RATE x {config.lr_factor:.4g} "
                               f"(global batch {config.global_batch} / BATCH_SIZE {config.batch_size})",
-        "seed": config.seed,
-        "dataset": config.dataset,
         "data_source": summary["data_source"],
         "train_samples": sum(w["shard_size"] for w in workers),
         "train_samples_available": summary["sizes"]["train"],
         "val_samples": sum(w["val_shard_size"] for w in workers),
         "test_samples": evaluation["test_samples"],
-        "num_workers": config.num_workers,
-        "cpus_per_worker": config.cpus_per_worker,
-        "use_gpu": config.use_gpu,
         "tf_threads": workers[0]["tf_threads"],
-        "early_stopping_patience": config.early_stopping_patience,
         "steps_per_epoch": workers[0]["steps_per_epoch"],
-        "model_options": config.model_options,
         "images_per_step_per_worker": workers[0].get("images_per_step"),
-        "collective": config.collective,
         "allreduce_dtype": config.allreduce_dtype_used,
-        "checkpoint_policy": config.checkpoint_policy,
-        "max_failures": config.max_failures,
-        "inject_failure_epoch": config.inject_failure_epoch,
         "storage_dir": config.storage_dir,
         "ray_address": config.ray_address or "(private local Ray)",
     }

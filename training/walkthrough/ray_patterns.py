@@ -9,7 +9,7 @@
    passes object references around: no image goes through it.
 2. Actor: a trainer actor builds the kit's model once and keeps it, with its optimizer state, between
    train_epoch() calls; get_state() and restore_state() move its state through the object store.
-3. Failure: in epoch FAIL_AT_EPOCH the actor's process dies (os._exit inside the epoch, or ray.kill from the
+3. Failure: in epoch INJECT_FAILURE_EPOCH the actor's process dies (os._exit inside the epoch, or ray.kill from the
    driver). Ray restarts the actor (max_restarts) by running its constructor again, which gives a fresh model;
    the driver, which runs the checkpoint controller, restores its latest checkpoint and goes on from there.
 4. Timeline: every task and actor call reports the node, process and times it ran at; the driver prints them.
@@ -132,9 +132,7 @@ class TrainerActor:
         from training.checkpointing import checkpoints
 
         started = time.time()
-        state = {"epoch": self.epoch, "history": list(self.history), "weights": self.model.get_weights(),
-                 "optimizer": [v.numpy() for v in checkpoints._optimizer_variables(self.model)],
-                 "learning_rate": float(self.model.optimizer.learning_rate.numpy())}
+        state = {"epoch": self.epoch, "history": list(self.history), **checkpoints.model_state(self.model)}
         return state, span(f"actor get_state() after epoch {self.epoch}", started)
 
     def restore_state(self, state):
@@ -157,27 +155,15 @@ class TrainerActor:
 
 
 def start_ray(args):
-    if not args.ray_address:
-        from training.distributed import local_ray_auth
+    from training.distributed.ray_start import start_ray as start
 
-        local_ray_auth.enable_token_auth()
-    import ray
-
-    from training.distributed.runtime_env import kit_runtime_env
-
-    runtime_env = kit_runtime_env()
     try:
-        if args.ray_address:
-            ray.init(address=args.ray_address, runtime_env=runtime_env, logging_level="WARNING", log_to_driver=False)
-        else:
-            # Two CPUs beyond the actor's, so the two subset tasks can run side by side while it starts; they are
-            # Ray's scheduling units, and the tasks take well under a second each.
-            ray.init(num_cpus=args.cpus + 2, include_dashboard=False, runtime_env=runtime_env,
-                     logging_level="WARNING", log_to_driver=False)
+        # Two CPUs beyond the actor's, so the two subset tasks can run side by side while it starts; they are
+        # Ray's scheduling units, and the tasks take well under a second each.
+        return start(args.ray_address, args.cpus + 2)
     except Exception as err:  # a wrong address or a cluster without our token: one line, not Ray's traceback
         fail(f"RAY_ADDRESS '{args.ray_address or '(private local Ray)'}': could not start or join Ray "
              f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})", code=EXIT_INFRA)
-    return ray
 
 
 class Driver:
@@ -265,7 +251,7 @@ class Driver:
         epoch, injected = 0, False
         while epoch < args.epochs:
             number = epoch + 1
-            inject = number == args.fail_at_epoch and not injected
+            inject = number == args.inject_failure_epoch and not injected
             attempt_started = time.time()
             try:
                 record = self.run_epoch(trainer, train_ref, number, inject)

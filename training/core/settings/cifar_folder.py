@@ -1,5 +1,5 @@
-"""Where the CIFAR-10 batches are on disk. Standard library only, so the bash scripts can check DATA_DIR through
-settings.py before any virtualenv exists."""
+"""What a CIFAR-10 folder holds: the DATA_DIR setting's type (checked by bash before any virtualenv exists) and
+where data.py reads the batches from."""
 
 import os
 
