@@ -41,9 +41,10 @@ readonly CLUSTER_KIT_DIR="/tmp/kit"
 # The pid of the run's `timeout` in a pod (a process-group leader), so an interrupt can stop the whole run there.
 readonly CLUSTER_RUN_PIDFILE="${CLUSTER_KIT_DIR}/run.pid"
 
-# USE_GPU as the settings table reads it (checked there before anything ran): 1/true/yes in any case on, else off.
+# USE_GPU as the settings table reads it (checked there before anything ran, its default exported by
+# cluster_benchmark::run): 1/true/yes in any case on, else off.
 cluster_benchmark::_use_gpu() {
-  local value="${USE_GPU:-}"
+  local value="${USE_GPU}"
   [[ "${value,,}" =~ ^[[:space:]]*(1|true|yes)[[:space:]]*$ ]]
 }
 
@@ -288,7 +289,7 @@ cluster_benchmark::run() {
   # Every setting, checked by the settings table before any kubectl call; then its defaults for this path, and
   # the workers of the pod profile.
   settings::check baseline,ray,cluster
-  settings::export_defaults --programs cluster RUN_TIMEOUT_S SUBMIT DASHBOARD_LOCAL_PORT
+  settings::export_defaults --programs cluster RUN_TIMEOUT_S SUBMIT DASHBOARD_LOCAL_PORT USE_GPU
   cluster_benchmark::_export_pod_defaults NUM_WORKERS
   # What the pods cannot take (DATA_DIR) is refused by the argv builder, here before any kubectl call.
   cluster_benchmark::ray_training_argv >/dev/null
