@@ -18,6 +18,7 @@ repository root is on PYTHONPATH:
 report), 1 does not fit or (generate --check) a file is stale, 2 bad input (one line `error: ...`).
 """
 
+import argparse
 import json
 import os
 import sys
@@ -29,8 +30,16 @@ from training.core import settings
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad input is one line `error: ...` and exit 2, as everywhere in the kit, not argparse's usage block."""
+
+    def error(self, message):
+        settings.fail(message)
+
+
 def _parser():
-    parser = settings.KitArgumentParser(prog="python3 -m training.cluster", description=__doc__.splitlines()[0])
+    parser = _OneLineErrors(prog="python3 -m training.cluster", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("profile", "head-argv", "pod-defaults", "rayjob"):
         p = sub.add_parser(name)
@@ -85,8 +94,9 @@ def _pending(args):
 
 
 def run(args):
-    profile = args.profile if getattr(args, "profile", None) else None
-    profile = profiles.check(profile) if profile else profiles.chosen()
+    # Only the commands about one profile read CLUSTER_PROFILE: a stray value must not break `table` or `generate`.
+    if hasattr(args, "profile"):
+        profile = profiles.check(args.profile) if args.profile else profiles.chosen()
     if args.command == "profile":
         print("\n".join(f"{key}={value}" for key, value in profiles.summary(profile).items()))
     elif args.command == "render":
