@@ -7,7 +7,6 @@ into stub rules; tests/k8s/test_stub_fidelity.py pins them against the real tool
 import json
 import re
 
-#
 # minikube: read at v1.38.1 (github.com/kubernetes/minikube, tag v1.38.1); the same in v1.32-v1.38 except where
 # noted. A stub is not a terminal, so minikube prints its low-fi prefixes ("* ", "  ") instead of emoji
 # (pkg/minikube/out/out.go wantsColor: no colour unless TERM says so and stdout is a TTY; style.LowPrefix).

@@ -93,7 +93,6 @@ def classify_real_kubectl(returncode, stderr):
     return "needs-server" if connected else "rejected"
 
 
-
 _SESSION_FOLDERS = []
 
 

@@ -28,7 +28,6 @@ def real_tool_visible(tool):
     return shutil.which(tool, path=SYSTEM_PATH) is not None
 
 
-
 # --- escaping for the rules file -----------------------------------------------------------------------------
 
 def _escape(text):
@@ -58,7 +57,6 @@ def _unescape_log(word):
             out.append(word[i])
             i += 1
     return "".join(out)
-
 
 
 class StubWorld:
@@ -195,7 +193,6 @@ class StubWorld:
             stderr = Path(f"{stem}.err").read_text(errors="replace")
             verdicts.append((argv, code, stderr, classify_real_kubectl(code, stderr)))
         return verdicts
-
 
 
 def error_lines(stderr):
