@@ -252,16 +252,6 @@ cluster_benchmark::_submit_job() (
   cluster_benchmark::_copy_out "${head}" "${K8S_HEAD_CONTAINER}" "ray_results_${NUM_WORKERS}workers.json" "${run_dir}"
 )
 
-# _export_pod_defaults NAME...: exports the head run's value of each NAME the environment leaves unset, from the
-# pod profile (training/cluster/head_run.py), the values k8s/ray-job-<profile>.yaml is made with.
-cluster_benchmark::_export_pod_defaults() {
-  local assignments assignment
-  assignments="$(k8s::plan pod-defaults "$@")" || exit "${EXIT_BAD_INPUT}"
-  while IFS= read -r assignment; do
-    [[ -z "${assignment}" ]] || export "${assignment?}"
-  done <<<"${assignments}"
-}
-
 # _read_argv ARRAY_NAME CMD...: fills ARRAY_NAME with the NUL-separated words CMD prints.
 cluster_benchmark::_read_argv() {
   local -n into="$1"
@@ -284,13 +274,14 @@ cluster_benchmark::find_pods() {
 
 # cluster_benchmark::run RUN_DIR
 cluster_benchmark::run() {
-  local run_dir="$1" head pods worker cpus fits=0 need big_pod="" largest=0
+  local run_dir="$1" head pods worker cpus fits=0 need big_pod="" largest=0 workers_default
   local -a workers argv
   # Every setting, checked by the settings table before any kubectl call; then its defaults for this path, and
-  # the workers of the pod profile.
+  # the workers of the pod profile (training/cluster/head_run.py: as many as the profile has worker pods).
   settings::check baseline,ray,cluster
   settings::export_defaults --programs cluster RUN_TIMEOUT_S SUBMIT DASHBOARD_LOCAL_PORT USE_GPU
-  cluster_benchmark::_export_pod_defaults NUM_WORKERS
+  workers_default="$(k8s::plan pod-defaults NUM_WORKERS)" || exit "${EXIT_BAD_INPUT}"
+  [[ -z "${workers_default}" ]] || export "${workers_default?}"
   # What the pods cannot take (DATA_DIR) is refused by the argv builder, here before any kubectl call.
   cluster_benchmark::ray_training_argv >/dev/null
   cluster_benchmark::find_pods
