@@ -84,7 +84,7 @@ def main(argv=None):
 
 
 def write_block(seconds, summary):
-    from scripts.lib.quick_start_docs import machine, replace_block
+    from benchmarks.quick_start_docs import machine, replace_block
 
     def cell(kind):
         s = summary[kind]

@@ -17,9 +17,10 @@
 #   RAY_CLUSTER_NAME  raybench
 #   KUBERAY_VERSION   1.7.0    Helm chart version of kuberay/kuberay-operator
 #   CLUSTER_PROFILE   default  pod sizes: default (workers 2 CPUs / 4 GiB) or small (1 CPU / 2 GiB, for a
-#                              4-CPU / 8 GiB Docker); the table: python3 scripts/lib/k8s_plan.py table
-#   EXPECTED_WORKERS  2        worker pods the RayCluster asks for (k8s/ray-cluster.yaml replicas)
-#   EXPECTED_WORKER_CPUS (profile's, 4 for default)  CPUs Ray must report across those workers
+#                              4-CPU / 8 GiB Docker); the profiles: training/cluster/profiles.py, what each
+#                              needs: python3 -m training.cluster table
+#   EXPECTED_WORKERS  (the profile's worker pods, 2)  worker pods Ray must report
+#   EXPECTED_WORKER_CPUS (the profile's, 4 for default)  CPUs Ray must report across those workers
 #   OPERATOR_TIMEOUT_S 300     wait for the operator
 #   CLUSTER_TIMEOUT_S  900     wait for the RayCluster (image pulls on a first start take minutes)
 #   IMAGE_NAME, IMAGE_TAG      see docker/build-and-push.sh
@@ -31,10 +32,10 @@ readonly CHECKPOINT_SECRET="checkpoint-store"
 
 check_settings() {
   KUBERAY_VERSION="${KUBERAY_VERSION:-1.7.0}"
-  local profile_cpus
-  profile_cpus="$(k8s::profile_value worker_cpus_total)" || exit "${EXIT_BAD_INPUT}"
-  EXPECTED_WORKERS="${EXPECTED_WORKERS:-2}"
-  EXPECTED_WORKER_CPUS="${EXPECTED_WORKER_CPUS:-${profile_cpus}}"
+  # What the RayCluster of the profile is made of, as training/cluster renders it: what Ray must then report.
+  k8s::load_profile
+  EXPECTED_WORKERS="${EXPECTED_WORKERS:-$(k8s::profile_value workers)}"
+  EXPECTED_WORKER_CPUS="${EXPECTED_WORKER_CPUS:-$(k8s::profile_value worker_cpus_total)}"
   OPERATOR_TIMEOUT_S="${OPERATOR_TIMEOUT_S:-300}"
   CLUSTER_TIMEOUT_S="${CLUSTER_TIMEOUT_S:-900}"
   [[ "${KUBERAY_VERSION}" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
@@ -160,6 +161,8 @@ main() {
     k8s::kubectl -n "${RAY_NAMESPACE}" rollout status deployment/checkpoint-store --timeout=5s
   k8s::kubectl -n "${RAY_NAMESPACE}" get pods -o wide
   log::info "Ready. Dashboard: kubectl --context ${KUBE_CONTEXT} -n ${RAY_NAMESPACE} port-forward --address 127.0.0.1 svc/${RAY_CLUSTER_NAME}-head-svc 8265:8265"
+  # The RayJob files ask for a worker pod's CPUs of one profile each: name the one that fits this cluster.
+  log::info "The Ray training as a RayJob on this cluster: kubectl --context ${KUBE_CONTEXT} -n ${RAY_NAMESPACE} apply -f k8s/ray-job-${CLUSTER_PROFILE}.yaml"
 }
 
 main "$@"

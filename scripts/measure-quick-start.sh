@@ -53,5 +53,5 @@ for ((i = 1; i <= RUNS; i++)); do
 done
 docs_flag=()
 ((WRITE_DOCS)) || docs_flag=(--no-docs)
-"${REPO_ROOT}/.venv/bin/python" -m scripts.lib.quick_start_docs --work "${work}" --runs "${RUNS}" \
+"${REPO_ROOT}/.venv/bin/python" -m benchmarks.quick_start_docs --work "${work}" --runs "${RUNS}" \
   "${docs_flag[@]}"

@@ -6,7 +6,7 @@
 # one, by its IP and through a Service's DNS name (as Ray's workers reach the head); prints the nodes. Unset
 # sizes are chosen from what CLUSTER_PROFILE's pods request, capped by what Docker has (a 16 GB Mac's Docker
 # Desktop gives Docker about 7.8 GB), and said. Before it starts
-# anything it says whether the RayCluster of CLUSTER_PROFILE fits these nodes and Docker (scripts/lib/k8s_plan.py):
+# anything it says whether the RayCluster of CLUSTER_PROFILE fits these nodes and Docker (training/cluster/sizing.py):
 # with the docker driver every node advertises Docker's CPUs and memory to the scheduler, whatever
 # MINIKUBE_CPUS / MINIKUBE_MEMORY say, and those only cap what each node's container may use.
 # Safe to run twice: a running profile is reused, a stopped one is started again (the state comes from
@@ -16,7 +16,7 @@
 #
 # Settings:
 #   MINIKUBE_PROFILE  raybench   profile name (also the kubectl context)
-#   MINIKUBE_NODES    2          nodes
+#   MINIKUBE_NODES    (the profile's: 2)  nodes
 #   MINIKUBE_CPUS     (chosen)   CPUs per node (each node can use this many of the host's CPUs); unset: what
 #                                the busiest node of CLUSTER_PROFILE requests (default 5, small 3), at most Docker's
 #   MINIKUBE_MEMORY   (chosen)   MiB per node; unset: likewise (default 8192, small 5120), at most Docker's
@@ -31,7 +31,9 @@ readonly NETCHECK_NAMESPACE="raybench-netcheck" NETCHECK_SERVICE="server"
 readonly NETCHECK_DNS_FAILED=3
 
 check_settings() {
-  MINIKUBE_NODES="${MINIKUBE_NODES:-2}"
+  # The profile's pods and nodes, as training/cluster plans them; an unknown CLUSTER_PROFILE stops here.
+  k8s::load_profile
+  MINIKUBE_NODES="${MINIKUBE_NODES:-$(k8s::profile_value nodes)}"
   NODE_READY_TIMEOUT_S="${NODE_READY_TIMEOUT_S:-300}"
   require_positive_int MINIKUBE_NODES "${MINIKUBE_NODES}"
   require_positive_int NODE_READY_TIMEOUT_S "${NODE_READY_TIMEOUT_S}"
@@ -44,7 +46,6 @@ check_settings() {
     require_positive_int MINIKUBE_MEMORY "${MINIKUBE_MEMORY}"
     ((MINIKUBE_MEMORY >= 2048)) || die "${EXIT_BAD_INPUT}" "MINIKUBE_MEMORY must be at least 2048 MiB (a small-profile worker pod asks 2 GiB), got ${MINIKUBE_MEMORY}"
   fi
-  k8s::profile_value workers >/dev/null || exit "${EXIT_BAD_INPUT}"
 }
 
 check_prerequisites() {
@@ -87,7 +88,7 @@ check_fit() {
     --node-memory-mib "${MINIKUBE_MEMORY}" --host-cpus "${HOST_CPUS}" --host-memory-mib "${HOST_MIB}")" || rc=$?
   while IFS= read -r line; do log::info "Fit (CLUSTER_PROFILE=${CLUSTER_PROFILE}): ${line}"; done <<<"${plan}"
   if ((rc != 0)); then
-    log::warn "the RayCluster of CLUSTER_PROFILE=${CLUSTER_PROFILE} does not fit what Docker has; a pod would stay Pending. Give Docker more CPUs/memory, or use CLUSTER_PROFILE=small for install-ray.sh (table: python3 scripts/lib/k8s_plan.py table)"
+    log::warn "the RayCluster of CLUSTER_PROFILE=${CLUSTER_PROFILE} does not fit what Docker has; a pod would stay Pending. Give Docker more CPUs/memory, or use CLUSTER_PROFILE=small for install-ray.sh (table: python3 -m training.cluster table)"
   fi
 }
 

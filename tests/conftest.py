@@ -1,5 +1,5 @@
 """The `slow` marker, the environment every test process starts with, and small data fixtures written in the
-real formats. Tests import the kit as packages (`training.core.data`, `tests.helpers.k8s`): pytest runs from the
+real formats. Tests import the kit as packages (`training.core.data`, `tests.helpers.stub_tools`): pytest runs from the
 repository root, which `python -m pytest` puts first on the path."""
 
 import os

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.common import REPO_ROOT
 
-PACKAGES = ("training", "benchmarks", "scripts", "tests")
+PACKAGES = ("training", "benchmarks", "tests")
 
 
 def _python_files():
@@ -35,6 +35,13 @@ def test_no_module_edits_the_import_path():
         if _touches_sys_path(tree):
             offenders.append(os.path.relpath(path, REPO_ROOT))
     assert offenders == []
+
+
+def test_scripts_holds_bash_only():
+    """scripts/ is the bash entry points and their library; Python the scripts run lives in the packages."""
+    python = [os.path.relpath(path, REPO_ROOT)
+              for path in glob.glob(os.path.join(REPO_ROOT, "scripts", "**", "*.py"), recursive=True)]
+    assert python == []
 
 
 def test_every_folder_with_python_is_a_package():
@@ -65,13 +72,13 @@ def test_the_kits_own_imports_name_a_module_that_exists():
     assert dangling == []
 
 
-@pytest.mark.parametrize("package", ["core", "distributed", "checkpointing", "walkthrough", "sweep"])
+@pytest.mark.parametrize("package", ["core", "distributed", "checkpointing", "walkthrough", "sweep", "cluster"])
 def test_the_tests_mirror_the_training_packages(package):
     assert os.path.isdir(os.path.join(REPO_ROOT, "training", package))
     assert glob.glob(os.path.join(REPO_ROOT, "tests", package, "test_*.py"))
 
 
-@pytest.mark.parametrize("module", ["training.core.settings", "scripts.lib.k8s_plan"])
+@pytest.mark.parametrize("module", ["training.core.settings", "training.cluster.__main__"])
 def test_what_bash_runs_before_the_virtualenv_needs_only_the_standard_library(module):
     """`python3 -S` has no site-packages: the import works only if the module and the packages above it
     import nothing installed."""
@@ -80,4 +87,4 @@ def test_what_bash_runs_before_the_virtualenv_needs_only_the_standard_library(mo
     out = subprocess.run([sys.executable, "-S", "-c", probe], cwd=REPO_ROOT, env={"PATH": os.environ["PATH"]},
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert set(json.loads(out.stdout)) <= {"__main__", "training", "scripts"}
+    assert set(json.loads(out.stdout)) <= {"__main__", "training"}

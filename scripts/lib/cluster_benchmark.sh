@@ -17,13 +17,16 @@
 #
 # Settings: every training setting --local honours reaches the pods as a flag (the settings table's argv
 # builder, training/core/settings.py; unset ones keep the table's defaults there), or is refused with one line:
-# DATA_DIR (a path on this machine), USE_GPU=1 without GPU worker pods. Besides those:
+# DATA_DIR (a path on this machine), USE_GPU=1 without GPU worker pods. Defaults: the settings table's for the
+# cluster target (`python3 -m training.core.settings list --programs cluster`; pod-run: the sweep's), the head
+# run's from the pod profile (training/cluster/head_run.py). Besides those:
 #   RAY_NAMESPACE (ray), RAY_CLUSTER_NAME (raybench), KUBE_CONTEXT (= MINIKUBE_PROFILE, raybench)
-#   CPUS_PER_WORKER   default: the CPUs of one worker pod
-#   RUN_TIMEOUT_S     3600  limit for each training run (pod-run: 0, no limit, as in a sweep)
-#   SUBMIT            exec  exec: kubectl exec in the head pod; jobs: `ray job submit` over a port-forward
-#   DASHBOARD_LOCAL_PORT 8265  local end of the port-forward (bound to 127.0.0.1 only)
-#   CHECKPOINT_STORAGE_URI  s3://ray-checkpoints/runs?... the in-cluster S3 store every pod reaches
+#   CPUS_PER_WORKER   default: the CPUs of one worker pod, read from the pod
+#   NUM_WORKERS       default: the worker pods of CLUSTER_PROFILE (training/cluster/profiles.py)
+#   RUN_TIMEOUT_S     limit for each training run (pod-run: no limit, as in a sweep)
+#   SUBMIT            exec: kubectl exec in the head pod; jobs: `ray job submit` over a port-forward
+#   DASHBOARD_LOCAL_PORT  local end of the port-forward (bound to 127.0.0.1 only)
+#   CHECKPOINT_STORAGE_URI  the in-cluster S3 store every pod reaches
 
 if [[ "${BASH_SOURCE[0]}" == "${0}" ]]; then
   # Run as a program (pod-run, --help) rather than sourced: it needs the shared library itself.
@@ -38,23 +41,23 @@ readonly CLUSTER_KIT_DIR="/tmp/kit"
 # The pid of the run's `timeout` in a pod (a process-group leader), so an interrupt can stop the whole run there.
 readonly CLUSTER_RUN_PIDFILE="${CLUSTER_KIT_DIR}/run.pid"
 
-# USE_GPU as the settings table reads it (checked there before anything ran): 1/true/yes in any case on, else off.
+# USE_GPU as the settings table reads it (checked there before anything ran, its default exported by
+# cluster_benchmark::run): 1/true/yes in any case on, else off.
 cluster_benchmark::_use_gpu() {
-  local value="${USE_GPU:-}"
+  local value="${USE_GPU}"
   [[ "${value,,}" =~ ^[[:space:]]*(1|true|yes)[[:space:]]*$ ]]
 }
 
 # cluster_benchmark::ray_training_argv: the exact command the head pod runs, NUL-separated (also used by
-# tests/distributed/test_netns_cluster.py, which runs it on a real multi-node cluster). The settings table builds it: every
-# training setting of the environment becomes a flag (the pods see no environment of this machine), and one
-# the pods cannot take (DATA_DIR) is refused. The head run's own values (the cluster's address, the workers, a
-# worker pod's CPUs, the checkpoint store, the output file) are the pods' defaults of the table (--head-run), the
-# same that k8s/ray-job.yaml is generated from. The store's credentials are not in its URI: the RayCluster sets
-# AWS_* variables in every pod from a Secret, and pyarrow reads them there.
+# tests/distributed/test_netns_cluster.py, which runs it on a real multi-node cluster). training/cluster builds
+# it (head_run.py), with the settings table's argv builder: every training setting of the environment becomes a
+# flag (the pods see no environment of this machine), and one the pods cannot take (DATA_DIR) is refused. The
+# head run's own values (the cluster's address, the workers, a worker pod's CPUs, the checkpoint store, the
+# output file) come from CLUSTER_PROFILE where the environment sets none, as in the k8s/ray-job-<profile>.yaml
+# it generates. The store's credentials are not in its URI: the RayCluster sets AWS_* variables in every pod
+# from a Secret, and pyarrow reads them there.
 cluster_benchmark::ray_training_argv() {
-  local -a argv
-  settings::trainer_argv argv ray pod --head-run ${RUN_ID:+RUN_ID="${RUN_ID}-ray"}
-  printf '%s\0' python "${argv[@]}"
+  k8s::plan head-argv ${RUN_ID:+RUN_ID="${RUN_ID}-ray"} || exit "${EXIT_BAD_INPUT}"
 }
 
 # cluster_benchmark::baseline_argv THREADS OUTPUT_NAME
@@ -215,7 +218,7 @@ cluster_benchmark::_copy_out() {
 # token KubeRay keeps in the Secret named after the cluster. Runs in a subshell so its trap stops only our
 # port-forward and leaves the caller's traps alone.
 cluster_benchmark::_submit_job() (
-  local head="$1" run_dir="$2" ray_cli token pf_pid entrypoint port="${DASHBOARD_LOCAL_PORT:-8265}"
+  local head="$1" run_dir="$2" ray_cli token pf_pid entrypoint port="${DASHBOARD_LOCAL_PORT}"
   shift 2
   ray_cli="${REPO_ROOT}/.venv/bin/ray"
   [[ -x "${ray_cli}" ]] || ray_cli="$(command -v ray)" ||
@@ -271,17 +274,22 @@ cluster_benchmark::find_pods() {
 
 # cluster_benchmark::run RUN_DIR
 cluster_benchmark::run() {
-  local run_dir="$1" head pods worker cpus fits=0 need big_pod="" largest=0
+  local run_dir="$1" head pods worker cpus fits=0 need big_pod="" largest=0 workers_default
   local -a workers argv
-  # Every setting, checked by the settings table before any kubectl call; then its defaults for this path.
+  # Every setting, checked by the settings table before any kubectl call; then its defaults for this path, and
+  # the workers of the pod profile (training/cluster/head_run.py: as many as the profile has worker pods).
   settings::check baseline,ray,cluster
-  settings::export_defaults --programs cluster RUN_TIMEOUT_S SUBMIT NUM_WORKERS
+  settings::export_defaults --programs cluster RUN_TIMEOUT_S SUBMIT DASHBOARD_LOCAL_PORT USE_GPU
+  workers_default="$(k8s::plan pod-defaults NUM_WORKERS)" || exit "${EXIT_BAD_INPUT}"
+  [[ -z "${workers_default}" ]] || export "${workers_default?}"
   # What the pods cannot take (DATA_DIR) is refused by the argv builder, here before any kubectl call.
   cluster_benchmark::ray_training_argv >/dev/null
   cluster_benchmark::find_pods
   head="${CLUSTER_HEAD_POD}" pods="${CLUSTER_WORKER_PODS}"
   mapfile -t workers <<<"${pods}"
   cpus="$(k8s::pod_cpus "${workers[0]}" "${K8S_WORKER_CONTAINER}")" || die "${EXIT_INFRA}" "cannot read the CPU limit of ${workers[0]}"
+  # The settings table's rule for this target (its CPUS_PER_WORKER row): a worker pod's CPUs, read from the running
+  # pod, so that a cluster installed with another CLUSTER_PROFILE than this shell names still gets its own.
   export CPUS_PER_WORKER="${CPUS_PER_WORKER:-${cpus}}"
   require_positive_int CPUS_PER_WORKER "${CPUS_PER_WORKER}"
   need=$((NUM_WORKERS * CPUS_PER_WORKER))
@@ -325,8 +333,8 @@ cluster_benchmark::pod_run() (
   local kind="${1:-}" need="${2:-}" result="${3:-}" run_dir="${4:-}" pod="" container worker cpus
   [[ "${5:-}" == -- && "${kind}" =~ ^(ray|baseline)$ ]] || die "${EXIT_BAD_INPUT}" "usage: cluster_benchmark.sh pod-run KIND CPUS RESULT_NAME RUN_DIR -- ARGV..."
   shift 5
-  # The sweep's default (the settings table's): no limit.
-  RUN_TIMEOUT_S="${RUN_TIMEOUT_S:-0}"
+  # The sweep launches these runs: the settings table's default for a sweep (no limit).
+  settings::export_defaults --programs sweep RUN_TIMEOUT_S
   if [[ "${kind}" == ray ]]; then
     pod="$(k8s::head_pod)" || die "${EXIT_INFRA}" "no running head pod of RayCluster ${RAY_CLUSTER_NAME}"
     container="${K8S_HEAD_CONTAINER}"

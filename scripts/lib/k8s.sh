@@ -20,9 +20,6 @@ RAY_NAMESPACE="${RAY_NAMESPACE:-ray}"
 RAY_CLUSTER_NAME="${RAY_CLUSTER_NAME:-raybench}"
 OPERATOR_NAMESPACE="${OPERATOR_NAMESPACE:-ray-system}"
 IMAGE_NAME="${IMAGE_NAME:-raybench-kit}"
-# Pod sizes of the RayCluster: default (2 workers x 2 CPUs / 4 GiB) or small (2 x 1 CPU / 2 GiB), from
-# scripts/lib/k8s_plan.py.
-CLUSTER_PROFILE="${CLUSTER_PROFILE:-default}"
 # The annotations on the RayCluster in which install-ray.sh records the image it applied: its reference, and the
 # image ID the nodes' container runtime reported for it after the load (k8s::nodes_image_id). Not Docker's own
 # ID on this machine: with the containerd image store (Docker Desktop 4.34+, Docker Engine 29+) that is the
@@ -63,15 +60,23 @@ k8s::pinned_version() {
     }' "${REPO_ROOT}/docker/requirements.txt" "${REPO_ROOT}/docker/requirements-laptop.txt"
 }
 
-# k8s::plan ARGS...: scripts/lib/k8s_plan.py (standard library only, so the system python3 runs it).
-k8s::plan() { python3 "${REPO_ROOT}/scripts/lib/k8s_plan.py" "$@"; }
+# k8s::plan ARGS...: the cluster's shape, training/cluster (standard library only, so the system python3 runs it
+# before .venv exists; PYTHONPATH is the repository root, common.sh). It owns the pod profiles and which one an
+# unset CLUSTER_PROFILE means.
+k8s::plan() { python3 -m training.cluster "$@"; }
 
-# k8s::profile_value KEY: one size of CLUSTER_PROFILE (worker_cpu, worker_cpus_total, ...); returns 2, the
-# one-line error printed, for an unknown profile.
+# k8s::load_profile: sets CLUSTER_PROFILE to the profile it names (unset: the default one) and K8S_PROFILE to
+# that profile's values as key=value lines (workers, worker_cpus, worker_cpus_total, nodes, ...); an unknown
+# profile stops with its one-line error, exit 2.
+k8s::load_profile() {
+  K8S_PROFILE="$(k8s::plan profile)" || exit "${EXIT_BAD_INPUT}"
+  export CLUSTER_PROFILE
+  CLUSTER_PROFILE="$(k8s::profile_value name)"
+}
+
+# k8s::profile_value KEY: one value of the profile k8s::load_profile loaded.
 k8s::profile_value() {
-  local values
-  values="$(k8s::plan profile "${CLUSTER_PROFILE}")" || return "${EXIT_BAD_INPUT}"
-  sed -n "s/^$1=//p" <<<"${values}"
+  sed -n "s/^$1=//p" <<<"${K8S_PROFILE}"
 }
 
 # k8s::base_image: BASE_IMAGE, or the official Ray image of the pinned Ray for the architecture of Docker's

@@ -1,25 +1,22 @@
 """Issue 12's manifest and docs defects: what k8s/*.yaml and the docs must say for a real laptop cluster.
 
-The pod sizes of each profile come from scripts/lib/k8s_plan.py; k8s/ray-cluster.yaml as committed is the
-`default` profile, and install-ray.sh renders the others from it.
+The pod sizes of each profile come from training/cluster/profiles.py; k8s/ray-cluster.yaml as committed is the
+`default` profile, and install-ray.sh renders the others from it (that the committed values are the profile's is
+tests/cluster/test_generated.py's one check of every generated file).
 """
-
-import re
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-from tests.helpers.k8s import REPO_ROOT
-
-from scripts.lib import k8s_plan
+from tests.helpers.stub_tools import REPO_ROOT
+from training.cluster import generated, manifests, profiles, sizing
+from training.cluster.quantities import cpu_millis, memory_mib
 
 MANIFEST = REPO_ROOT / "k8s" / "ray-cluster.yaml"
 
 
 def rendered(profile, name="raybench"):
-    return yaml.safe_load(k8s_plan.render(MANIFEST.read_text(), profile, "raybench-kit:t", name))
+    return yaml.safe_load(manifests.render_cluster(MANIFEST.read_text(), profile, "raybench-kit:t", name))
 
 
 def pod_specs(cluster):
@@ -52,10 +49,10 @@ def test_every_ray_container_knows_its_kubernetes_node():
 
 
 def _bytes(quantity):
-    return k8s_plan.memory_mib(quantity) * 2**20
+    return memory_mib(quantity) * 2**20
 
 
-@pytest.mark.parametrize("profile", sorted(k8s_plan.PROFILES))
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
 def test_object_store_fits_in_dev_shm(profile):
     """Defect 10: Ray's default object store (30% of 4 GiB) exceeds the 1 GiB /dev/shm and moves to /tmp."""
     for kind, group in pod_specs(rendered(profile)).items():
@@ -68,37 +65,25 @@ def test_object_store_fits_in_dev_shm(profile):
         assert store < _bytes(container["resources"]["limits"]["memory"]) / 4, kind
 
 
-def test_default_profile_is_the_committed_manifest():
-    assert k8s_plan.render(MANIFEST.read_text(), "default", "raybench-kit:placeholder", "raybench") == \
-        MANIFEST.read_text()
-
-
 def test_small_profile_has_smaller_workers():
     worker = pod_specs(rendered("small"))["worker"]["template"]["spec"]["containers"][0]["resources"]
     assert worker["requests"] == worker["limits"] == {"cpu": "1", "memory": "2Gi"}
 
 
-def _table_in(path):
-    text = (REPO_ROOT / path).read_text()
-    match = re.search(r"<!-- k8s_plan table:[^\n]*-->\n(.*?)\n<!-- end k8s_plan table -->", text, re.S)
-    assert match, f"{path} has no k8s_plan table"
-    return match.group(1)
-
-
-@pytest.mark.parametrize("path", ["GETTING_STARTED.md", "docs/EXERCISE.md"])
+@pytest.mark.parametrize("path", generated.FIT_TABLE_DOCS)
 def test_small_machine_advice_is_computed(path):
-    """Defect 3: the docs quote the table k8s_plan.py computes, and no longer the guessed 2 CPUs / 6 GiB."""
-    out = subprocess.run([sys.executable, "scripts/lib/k8s_plan.py", "table"], cwd=REPO_ROOT,
-                         capture_output=True, text=True, check=True)
-    assert _table_in(path) == out.stdout.strip()
-    assert "MINIKUBE_MEMORY=6144" not in (REPO_ROOT / path).read_text()
-    assert "CLUSTER_PROFILE=small" in (REPO_ROOT / path).read_text()
+    """Defect 3: the docs quote the fit table training/cluster computes (in a generated block), and no longer the
+    guessed 2 CPUs / 6 GiB."""
+    text = (REPO_ROOT / path).read_text()
+    assert all(marker in text for marker in generated.FIT_TABLE_BLOCK)
+    assert "MINIKUBE_MEMORY=6144" not in text
+    assert "CLUSTER_PROFILE=small" in text
 
 
 def test_default_profile_does_not_fit_a_4_cpu_docker_but_small_does():
-    ok, lines = k8s_plan.fit("default", 2, 4, 8192, 4, 7900)
+    ok, lines = sizing.fit("default", 2, 4, 8192, 4, 7900)
     assert not ok and any("stays Pending" in line for line in lines)
-    ok, _ = k8s_plan.fit("small", 2, 2, 4096, 4, 7900)
+    ok, _ = sizing.fit("small", 2, 2, 4096, 4, 7900)
     assert ok
 
 
@@ -131,10 +116,9 @@ def test_the_kuberay_operator_pod_is_planned_with_its_charts_requests():
         pytest.skip(f"KubeRay chart reference not found at {values_file}")
     resources = yaml.safe_load(values_file.read_text())["resources"]
     assert "requests" not in resources or not resources["requests"]
-    want = ("kuberay-operator", k8s_plan.cpu_millis(resources["limits"]["cpu"]),
-            k8s_plan.memory_mib(resources["limits"]["memory"]))
-    assert want in k8s_plan.plan_nodes("small", 2)[0]
-    _, lines = k8s_plan.fit("small", 2, 3, 5120, 4, 7836)
+    want = ("kuberay-operator", cpu_millis(resources["limits"]["cpu"]), memory_mib(resources["limits"]["memory"]))
+    assert want in sizing.plan_nodes("small", 2)[0]
+    _, lines = sizing.fit("small", 2, 3, 5120, 4, 7836)
     assert lines[0].endswith("requests 2.8 CPUs, 4.9 GiB")
 
 
@@ -145,6 +129,6 @@ def test_the_kuberay_operator_pod_is_planned_with_its_charts_requests():
     ("small", (1, 1500), (2, 2048), True),      # below minikube's floors: the floors (the script then refuses)
 ])
 def test_node_defaults_are_the_profiles_needs_capped_by_docker(profile, host, chosen, capped):
-    cpus, mib, lines = k8s_plan.node_defaults(profile, 2, *host)
+    cpus, mib, lines = sizing.node_defaults(profile, 2, *host)
     assert (cpus, mib) == chosen
     assert any("capped" in line for line in lines) == capped

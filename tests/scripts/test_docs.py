@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import docs as docs
 
-from scripts.lib import quick_start_docs
+from benchmarks import quick_start_docs
 from tests.helpers.common import program
 from tests.helpers.docs import REPO_ROOT
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.helpers.k8s import REPO_ROOT, StubWorld, assert_one_line_error
+from tests.helpers.stub_tools import REPO_ROOT, StubWorld, assert_one_line_error
 
 BASH = shutil.which("bash")
 

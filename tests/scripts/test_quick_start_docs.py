@@ -11,7 +11,7 @@ from tests.helpers.common import REPO_ROOT, program
 from tests.helpers.results_factory import fake_result
 from training.core.results import write_results
 
-from scripts.lib import quick_start_docs
+from benchmarks import quick_start_docs
 
 
 @pytest.mark.parametrize("doc,name", quick_start_docs.BLOCKS)
@@ -45,7 +45,7 @@ def test_blocks_are_filled_from_the_median_run_and_the_rest_is_kept(tmp_path):
         (root / doc).parent.mkdir(parents=True, exist_ok=True)
         with open(root / doc, "a") as handle:
             handle.write(f"before\n<!-- {name}:begin -->\nold figures\n<!-- {name}:end -->\nafter\n")
-    subprocess.run([*program("scripts.lib.quick_start_docs"), "--work",
+    subprocess.run([*program("benchmarks.quick_start_docs"), "--work",
                     str(work), "--runs", "3", "--root", str(root)], check=True, capture_output=True, text=True)
     readme = (root / "README.md").read_text()
     assert readme.startswith("before\n") and readme.endswith("after\n") and "old figures" not in readme

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Shared body of the stub kubectl, helm, minikube and docker that tests/helpers/k8s.py puts first on PATH.
+# Shared body of the stub kubectl, helm, minikube and docker that tests/helpers/stub_tools.py puts first on PATH.
 # Usage (from a stub): source stub-common.sh TOOL "$@"
 #
 # Every call appends one line to $STUB_LOG: the tool and each argument, tab-separated, with backslash, tab and
-# newline inside an argument written as \\, \t and \n (k8s_helpers.StubWorld.calls reads them back). Standard
+# newline inside an argument written as \\, \t and \n (stub_tools.StubWorld.calls reads them back). Standard
 # input given with `-f -` is appended to $STUB_LOG.stdin, so a test can read a manifest that was piped in.
 # Answers come from $STUB_RULES, lines of `tool<TAB>glob<TAB>exit code<TAB>=stdout<TAB>=stderr`: stdout and
-# stderr are printed byte for byte after printf %b (k8s_helpers.py escapes them and adds the `=` so that an
+# stderr are printed byte for byte after printf %b (stub_tools.py escapes them and adds the `=` so that an
 # empty field is not swallowed by `read`); the first rule whose glob matches the space-joined arguments wins;
 # no match means exit 0 and no output.
 # `kubectl ... cp POD:/dir/NAME DEST` copies $STUB_CP_DIR/NAME to DEST (printing, on stdout, the warning of the
@@ -15,7 +15,7 @@
 # Real-kubectl cross-check: when $STUB_REAL_KUBECTL names a real kubectl, every kubectl call is also handed to
 # it (same arguments, same standard input) with a kubeconfig of its own whose one cluster is an unreachable
 # server on loopback, and its exit code, stdout and stderr land in $STUB_REAL_DIR (one set of files per distinct
-# arguments + standard input, shared by all tests) and the set's name in $STUB_REAL_USED, for k8s_helpers.py to
+# arguments + standard input, shared by all tests) and the set's name in $STUB_REAL_USED, for real_kubectl.py to
 # judge.
 # The real kubectl runs with a clean environment and is never on the script's PATH.
 
@@ -108,7 +108,7 @@ if [[ "${stub_tool}" == "kubectl" && " ${stub_args} " == *" cp "* ]]; then
   if [[ -n "${STUB_CP_DIR:-}" && -f "${STUB_CP_DIR}/${stub_src##*/}" ]]; then
     cp "${STUB_CP_DIR}/${stub_src##*/}" "${stub_dest}"
     # The pod's `tar cf - /abs/path` warns, and kubectl passes the pod's stderr to its stdout (kubernetes/kubectl
-    # pkg/cmd/cp/cp.go TarPipe.initReadFrom: ErrOut is o.Out; k8s_helpers.canned_kubectl_cp_from_pod_stdout).
+    # pkg/cmd/cp/cp.go TarPipe.initReadFrom: ErrOut is o.Out; canned_answers.canned_kubectl_cp_from_pod_stdout).
     [[ "${stub_src#*:}" != /* ]] || printf '%s\n' "tar: Removing leading \`/' from member names"
     exit 0
   fi

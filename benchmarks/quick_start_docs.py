@@ -18,7 +18,7 @@ import time
 
 from training.core import atomic_files
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CONSOLE_LIB = os.path.join(REPO_ROOT, "scripts", "lib", "console.sh")
 # (doc, block) pairs: every block each doc holds.
