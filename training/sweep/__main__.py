@@ -76,6 +76,7 @@ def latest_experiment(args):
 def main(argv=None, build_command=None):
     """`build_command` replaces the activity's command builder (a fast stand-in trainer in the tests)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    sys.stdout.reconfigure(line_buffering=True)  # the console (and a test) reads each line as it comes
     embedded = cluster = None
     try:
         from training import launch
@@ -104,19 +105,14 @@ def main(argv=None, build_command=None):
             # One cluster for the sweep, shaped for its largest scale; a smaller run takes some of its nodes.
             cluster = launch.LocalCluster(max(run.workers for run in ray_runs),
                                           max(run.cpus_per_worker for run in ray_runs))
-
-        def echo(line):
-            print(line, flush=True)
-
         work = activities.Activities(build_command=build_command or activities.run_command,
-                                     cluster=cluster.ensure if cluster else None, echo=echo)
-        echo(f"[sweep] experiment {plan.experiment}: {len(plan.runs)} run(s), {plan.scaling} scaling, target "
-             f"{plan.target}; folder {driver.shown(plan.experiment_dir)}; {where}; workflow "
-             f"{driver.workflow_id(plan.experiment)}")
+                                     cluster=cluster.ensure if cluster else None)
+        print(f"[sweep] experiment {plan.experiment}: {len(plan.runs)} run(s), {plan.scaling} scaling, target "
+              f"{plan.target}; folder {driver.shown(plan.experiment_dir)}; {where}; workflow "
+              f"{driver.workflow_id(plan.experiment)}")
 
         async def sweep():
-            return await driver.run(await server.connect(address), plan, work, fresh=args.fresh, echo=echo,
-                                    web_ui=web_ui)
+            return await driver.run(await server.connect(address), plan, work, fresh=args.fresh, web_ui=web_ui)
 
         return driver.run_until_done(sweep)
     except SweepError as err:

@@ -204,11 +204,9 @@ async def status(client, experiment):
                          f"without --status")
     async with make_worker(client, experiment):
         records = await handle.query(Cifar10ScalingWorkflow.progress)
-    pending = {}
-    for info in described.raw_description.pending_activities:
-        details = await client.data_converter.decode(info.heartbeat_details.payloads) \
-            if info.heartbeat_details.payloads else []
-        pending[info.activity_id] = (info.attempt, details[-1] if details else {})
+    pending = {info.activity_id: (info.attempt, (await client.data_converter.decode(info.heartbeat_details.payloads)
+                                                 or [{}])[-1])
+               for info in described.raw_description.pending_activities}
     return table(experiment, described.status.name, records, pending)
 
 
@@ -220,11 +218,8 @@ def table(experiment, state, records, pending):
         attempt, beat = pending.get(run.run_id, (result.attempt if result else None, {}))
         scale = f"baseline {run.cpus} CPU" if run.kind == "baseline" else f"ray {run.workers}x{run.cpus_per_worker} CPU"
         seconds = result.seconds if result else beat.get("seconds")
-        note = record.error or ""
-        if beat:
-            note = f"epoch {beat.get('epoch')}/{beat.get('epochs')}: {beat.get('line', '')}"[:90]
-        elif result and result.reused:
-            note = "results kept from before"
+        note = (f"epoch {beat.get('epoch')}/{beat.get('epochs')}: {beat.get('line', '')}"[:90] if beat else
+                "results kept from before" if result and result.reused else record.error or "")
         rows.append((run.run_id, scale, str(run.repeat), record.state, str(attempt or "-"),
                      f"{seconds:.1f}" if seconds else "-",
                      f"{result.training_time_seconds:.1f}" if result else "-", note))

@@ -192,9 +192,7 @@ def _fmt(value, spec="", suffix=""):
 
 
 def _span(s, spec=".1f", suffix="s"):
-    if s["median"] is None:
-        return "n/a"
-    if s["n"] < 2:
+    if s["n"] < 2:  # n 0: median None, "n/a"
         return _fmt(s["median"], spec, suffix)
     return f"{s['median']:{spec}}{suffix} ({s['min']:{spec}}-{s['max']:{spec}})"
 
@@ -263,19 +261,14 @@ def plot(doc, path):
         xs, ys, ranges = zip(*points)
         errors = [[y - r[0] for y, r in zip(ys, ranges)], [r[1] - y for y, r in zip(ys, ranges)]]
         speed_ax.errorbar(xs, ys, yerr=errors, marker=marker, capsize=4, label=label)
-    speed_ax.set_xlabel("Ray workers")
-    speed_ax.set_ylabel("speedup")
-    speed_ax.set_xticks(workers)
-    speed_ax.set_ylim(bottom=0)
-    speed_ax.set_title(f"Speedup ({doc['scaling']} scaling; bars: min-max over repeats)")
+    speed_ax.set(xlabel="Ray workers", ylabel="speedup", xticks=workers, ylim=(0, None),
+                 title=f"Speedup ({doc['scaling']} scaling; bars: min-max over repeats)")
     speed_ax.legend(fontsize=8)
     for row in doc["scales"]:
         for repeat, seconds in enumerate(row["epoch_seconds"], 1):
             suffix = f" #{repeat}" if len(row["epoch_seconds"]) > 1 else ""
             epoch_ax.plot(range(1, len(seconds) + 1), seconds, marker="o", label=describe(row) + suffix)
-    epoch_ax.set_xlabel("epoch")
-    epoch_ax.set_ylabel("seconds")
-    epoch_ax.set_title("Epoch time per run (the first carries warm-up)")
+    epoch_ax.set(xlabel="epoch", ylabel="seconds", title="Epoch time per run (the first carries warm-up)")
     epoch_ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -65,27 +65,24 @@ def hashed_settings_from(environ):
 def parse_worker_list(text):
     """'1,2,3' -> [1, 2, 3]. The baseline is not listed: the sweep adds it."""
     items = [item.strip() for item in text.split(",")]
-    if not text.strip() or any(item == "" for item in items):
+    if "" in items:
         raise SweepError(f"--sweep must list worker counts separated by commas, such as 1,2,3, got '{text}'")
-    workers = []
-    for item in items:
+    for i, item in enumerate(items):
         if not re.fullmatch(r"[0-9]+", item) or int(item) < 1:
             raise SweepError(f"--sweep worker count '{item}' must be a positive integer (the baseline is added "
                              f"by the sweep), in '{text}'")
-        if int(item) in workers:
+        if int(item) in map(int, items[:i]):
             raise SweepError(f"--sweep lists {item} workers twice, in '{text}'")
-        workers.append(int(item))
-    return workers
+    return [int(item) for item in items]
 
 
 def scales_from_workers(workers, defaults):
     return [Scale(workers=n, **defaults) for n in workers]
 
 
-def _whole_number(value, key, where, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        allowed = "a positive integer" if minimum == 1 else "a whole number, 0 or more"
-        raise SweepError(f"{where}: {key} must be {allowed}, got {value!r}")
+def _positive(value, key, where):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SweepError(f"{where}: {key} must be a positive integer, got {value!r}")
     return value
 
 
@@ -106,8 +103,8 @@ def scale_from_entry(entry, where, defaults):
     elif "workers" not in entry:
         raise SweepError(f"{where}: workers is missing (a positive integer, or 0 for the baseline)")
     else:
-        workers = _whole_number(entry["workers"], "workers", where, minimum=1)
-    values = {key: _whole_number(entry.get(key, defaults[key]), key, where, minimum=1) for key in defaults}
+        workers = _positive(entry["workers"], "workers", where)
+    values = {key: _positive(entry.get(key, defaults[key]), key, where) for key in defaults}
     gpus = entry.get("gpus_per_worker", 0)
     # ray_training.py --use-gpu gives each worker exactly one GPU; the baseline uses what TensorFlow finds.
     allowed_gpus = (0,) if workers == 0 else (0, 1)

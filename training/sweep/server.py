@@ -71,9 +71,9 @@ def _answers(address):
 class EmbeddedServer:
     """`temporal server start-dev` for the sweeps of one RESULTS_DIR; `ui` serves its Web UI on 127.0.0.1 too."""
 
-    def __init__(self, results_dir, ui=False, binary=None):
+    def __init__(self, results_dir, ui=False):
         self.folder = os.path.join(os.path.abspath(results_dir), FOLDER)
-        self.ui, self.binary = ui, binary
+        self.ui = ui
         self.started = None  # the Popen of a server this object started
         self.users_fd = None
         self.record = {}
@@ -114,7 +114,7 @@ class EmbeddedServer:
                          f"{self.folder}/server.log", code=EXIT_INFRA)
 
     def _start(self, lock_fd):
-        binary = self.binary or find_binary()
+        binary = find_binary()
         if not binary:
             raise SweepError(f"the Temporal CLI is missing: {INSTALL_HINT}, or set TEMPORAL_ADDRESS to a server "
                              f"of your own", code=EXIT_MISSING)
@@ -185,13 +185,10 @@ async def connect(address=None):
     from temporalio.client import Client
     from temporalio.envconfig import ClientConfig
 
-    if address:
-        options = {"target_host": address, "namespace": NAMESPACE}
-        where = f"the embedded Temporal server at {address}"
-    else:
-        options = dict(ClientConfig.load_client_connect_config())
-        options.setdefault("namespace", NAMESPACE)
-        where = f"TEMPORAL_ADDRESS={options.get('target_host')} (namespace {options['namespace']})"
+    options = {"target_host": address} if address else dict(ClientConfig.load_client_connect_config())
+    options.setdefault("namespace", NAMESPACE)
+    where = f"the embedded Temporal server at {address}" if address else \
+        f"TEMPORAL_ADDRESS={options.get('target_host')} (namespace {options['namespace']})"
     deadline = time.monotonic() + (START_TIMEOUT_S if address else CONNECT_TIMEOUT_S)
     while True:
         try:
