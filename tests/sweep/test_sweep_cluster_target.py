@@ -4,7 +4,7 @@ the real embedded Temporal server, the real activity, and every run through trai
 kubectl also checks. tests/sweep/fake_pod.py plays the trainer in the pod."""
 
 import json
-import os
+import re
 import sys
 
 import pytest
@@ -73,7 +73,10 @@ def test_a_cluster_target_sweep_runs_each_run_in_the_pods_and_reports(tmp_path):
 
     execs = trainer_execs(world)
     assert len(execs) == 3
-    storage = settings.BY_NAME["CHECKPOINT_STORAGE_URI"].default
+    # The store every pod reaches (the table's default), under this execution of the workflow.
+    store, query = settings.BY_NAME["CHECKPOINT_STORAGE_URI"].default.split("?")
+    storage = {dict(zip(argv[3::2], argv[4::2]))["--storage-path"] for _, _, argv in execs[1:]}
+    assert len(storage) == 1 and re.fullmatch(re.escape(store) + r"/[0-9a-f-]{36}\?" + re.escape(query), *storage)
     for run, (pod, container, argv) in zip(runs, execs):
         assert argv[:3] == ["python", "-m", f"training.{'baseline' if run['kind'] == 'baseline' else 'ray'}_training"]
         flags = dict(zip(argv[3::2], argv[4::2]))
@@ -84,7 +87,7 @@ def test_a_cluster_target_sweep_runs_each_run_in_the_pods_and_reports(tmp_path):
         else:  # from the head pod, against the RayCluster, checkpoints in the store every pod reaches
             assert (pod, container) == (HEAD, "ray-head")
             assert flags["--ray-address"] == "auto" and flags["--num-workers"] == str(run["workers"])
-            assert flags["--storage-path"] == storage and "--resume" not in argv
+            assert "--resume" not in argv
         assert (folder / "runs" / run["run_id"] / "results.json").exists()
     # The pod's own `timeout` takes the sweep's RUN_TIMEOUT_S: 0, no limit (the activity keeps its own).
     assert all(call[call.index("timeout") + 1] == "0" for call in world.calls("kubectl") if "training." in " ".join(call))
@@ -108,3 +111,15 @@ def test_a_failed_pod_run_is_retried_resuming_from_the_clusters_store_and_the_re
     report = json.loads((results / "experiments" / "flaky" / "report.json").read_text())
     assert report["runs_succeeded"] == 1
     assert any("failed" in warning and "exit 4" in warning for warning in report["warnings"]), report["warnings"]
+
+
+def test_a_fresh_cluster_sweep_keeps_clear_of_the_checkpoints_of_the_one_before(tmp_path):
+    """--fresh keeps the run ids; in the cluster's store the checkpoints of the earlier execution would make the
+    trainer refuse to start (they are this run id's, and --resume is not given: exit 2, never retried)."""
+    world = ray_cluster(StubWorld(tmp_path))
+    for extra in ([], ["--fresh"]):
+        done = world.run(["bash", "-c", SWEEP, "bash", "--sweep", "1", "--experiment", "again", *extra],
+                         timeout=240, RESULTS_DIR=tmp_path / "results", FAKE_SLEEP=0, EPOCHS=2, BATCH_SIZE=64)
+        assert done.returncode == 0, done.stdout + done.stderr
+    ray = [argv for _, _, argv in trainer_execs(world) if "training.ray_training" in argv]
+    assert len(ray) == 2 and all("--resume" not in argv for argv in ray)

@@ -9,6 +9,7 @@ import os
 import re
 import time
 from typing import Callable, Optional
+from urllib.parse import urlsplit, urlunsplit
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -34,11 +35,13 @@ def valid_results(path, run_id):
     return result, None
 
 
-def run_command(request, run_dir, attempt, ray_env):
+def run_command(request, run_dir, attempt, ray_env, execution=""):
     """(argv, environment, resumes) of one attempt: the settings the scale decides, the environment's others
     riding along as flags (trainer_argv). A local Ray run resumes whenever its folder has a checkpoint (the
     trainer refuses to start over on one unasked, whatever the attempt). k8s: checkpoints go to the cluster's
-    store (CHECKPOINT_STORAGE_URI) under the run id, which cannot be listed from here: every retry resumes."""
+    store (CHECKPOINT_STORAGE_URI), which cannot be listed from here, under the workflow's execution (a --fresh
+    sweep keeps the run ids, and must neither meet nor resume the checkpoints of the one before): every retry
+    resumes."""
     run, k8s = request.run, request.target == "k8s"
     output = f"{launch.settings.POD_KIT_DIR}/{run.run_id}.json" if k8s else os.path.join(run_dir, RESULTS_FILE)
     values = {"EPOCHS": run.epochs, "BATCH_SIZE": run.batch_size, "RUN_ID": run.run_id, "OUTPUT": output}
@@ -48,10 +51,14 @@ def run_command(request, run_dir, attempt, ray_env):
     else:
         checkpoints = os.path.join(run_dir, CHECKPOINTS_DIR)
         resume = attempt > 1 if k8s else os.path.isdir(checkpoints) and any(os.scandir(checkpoints))
+        if k8s:
+            store = urlsplit(os.environ.get("CHECKPOINT_STORAGE_URI")
+                             or launch.settings.BY_NAME["CHECKPOINT_STORAGE_URI"].default)
+            checkpoints = urlunsplit(store._replace(path=f"{store.path.rstrip('/')}/{execution}".rstrip("/")))
         # strong: BATCH_SIZE is the global batch the workers split; weak: every worker takes BATCH_SIZE.
         values.update(NUM_WORKERS=run.workers, CPUS_PER_WORKER=run.cpus_per_worker,
                       BATCH_SIZE_MODE="global" if request.scaling == "strong" else "per-worker")
-        optional = {"STORAGE_PATH": os.environ.get("CHECKPOINT_STORAGE_URI") if k8s else checkpoints,
+        optional = {"STORAGE_PATH": checkpoints,
                     "RAY_ADDRESS": "auto" if k8s else ray_env.get("RAY_ADDRESS"),
                     "USE_GPU": int(bool(run.gpus_per_worker)), "RESUME": int(resume)}
         values.update({name: value for name, value in optional.items() if value})
@@ -97,7 +104,7 @@ class Activities:
         ray_env = {}
         if run.kind == "ray" and request.target == "local" and self.cluster:
             ray_env = await asyncio.to_thread(self.cluster, run)
-        argv, env, resumes = self.build_command(request, run_dir, info.attempt, ray_env)
+        argv, env, resumes = self.build_command(request, run_dir, info.attempt, ray_env, info.workflow_run_id)
         log_path = os.path.join(run_dir, f"attempt-{info.attempt}.log")
         self.echo(f"{label}: attempt {info.attempt}{' (resuming from its checkpoint)' if resumes else ''}; "
                   f"log {log_path}")
