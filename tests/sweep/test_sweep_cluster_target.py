@@ -43,7 +43,8 @@ def ray_cluster(world):
     kubectl = world.bin / "kubectl"
     kubectl.unlink()
     kubectl.write_text(f'#!/bin/sh\n"{STUB_DIR}/kubectl" "$@" || exit $?\n'
-                       f'case " $* " in *" -m training."*) exec "{sys.executable}" -m tests.sweep.fake_pod "$@" ;; esac\n')
+                       f'case " $* " in *" -m training."*)\n'
+                       f'  exec "{sys.executable}" -m tests.sweep.fake_pod "$@" ;;\nesac\n')
     kubectl.chmod(0o755)
     return world
 
@@ -90,7 +91,8 @@ def test_a_cluster_target_sweep_runs_each_run_in_the_pods_and_reports(tmp_path):
             assert "--resume" not in argv
         assert (folder / "runs" / run["run_id"] / "results.json").exists()
     # The pod's own `timeout` takes the sweep's RUN_TIMEOUT_S: 0, no limit (the activity keeps its own).
-    assert all(call[call.index("timeout") + 1] == "0" for call in world.calls("kubectl") if "training." in " ".join(call))
+    in_pods = [call for call in world.calls("kubectl") if "training." in " ".join(call)]
+    assert all(call[call.index("timeout") + 1] == "0" for call in in_pods)
 
     report = json.loads((folder / "report.json").read_text())
     assert report["runs_succeeded"] == 3 and report["target"] == "k8s"

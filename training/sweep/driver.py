@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from training.core import atomic_files
-from training.sweep import EXIT_FAILED, EXIT_INTERRUPTED, SweepError, report, workflow
+from training.sweep import EXIT_FAILED, EXIT_INTERRUPTED, SweepError, report, scales, workflow
 from training.sweep.workflow import Cifar10ScalingWorkflow
 
 # The worker sends heartbeats (and so learns of a cancellation) at least this often, whatever the timeout.
@@ -216,7 +216,7 @@ def table(experiment, state, records, pending):
     for record in records:
         run, result = record.run, record.result
         attempt, beat = pending.get(run.run_id, (result.attempt if result else None, {}))
-        scale = f"baseline {run.cpus} CPU" if run.kind == "baseline" else f"ray {run.workers}x{run.cpus_per_worker} CPU"
+        scale = scales.describe(run.kind, run.workers, run.cpus_per_worker, run.cpus)
         seconds = result.seconds if result else beat.get("seconds")
         note = (f"epoch {beat.get('epoch')}/{beat.get('epochs')}: {beat.get('line', '')}"[:90] if beat else
                 "results kept from before" if result and result.reused else record.error or "")

@@ -10,7 +10,7 @@ import os
 from training.core import atomic_files
 from training.core import results as results_schema
 from training.core.scaling_metrics import efficiency, overhead, speedup, speedup_range, spread
-from training.sweep import SweepError
+from training.sweep import SweepError, scales
 
 EXPORT_FILE = "experiment.json"
 SCALE_FIELDS = ("workers", "epochs", "batch_size", "cpus_per_worker", "gpus_per_worker")
@@ -198,9 +198,7 @@ def _span(s, spec=".1f", suffix="s"):
 
 
 def describe(row):
-    if row["kind"] == "baseline":
-        return f"baseline ({row['cpus']} CPU{'s' if row['cpus'] != 1 else ''})"
-    return f"Ray {row['workers']} x {row['cpus_per_worker']} CPU"
+    return scales.describe(row["kind"], row["workers"], row["cpus_per_worker"], row["cpus"])
 
 
 def markdown(doc):

@@ -45,10 +45,13 @@ class Scale:
         return self.cpus_per_worker * max(self.workers, 1)
 
     def describe(self):
-        if self.kind == "baseline":
-            return f"baseline, {self.cpus} CPU{'s' if self.cpus != 1 else ''}"
-        return (f"{self.workers} worker{'s' if self.workers != 1 else ''} x {self.cpus_per_worker} CPU = "
-                f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}")
+        return describe(self.kind, self.workers, self.cpus_per_worker, self.cpus)
+
+
+def describe(kind, workers, cpus_per_worker, cpus):
+    """How a scale is named everywhere: errors, the --status table, the report and its plot."""
+    return f"baseline ({cpus} CPU{'s' if cpus != 1 else ''})" if kind == "baseline" else \
+        f"Ray {workers} x {cpus_per_worker} CPU"
 
 
 def default_scale_values(environ):

@@ -122,6 +122,7 @@ class Cifar10ScalingWorkflow:
                                          initial_interval=timedelta(seconds=plan.retry_interval_s),
                                          maximum_interval=timedelta(seconds=60),
                                          non_retryable_error_types=[BAD_INPUT]),
+                # Not TRY_CANCEL, which reports "cancelled" while the trainer trains on.
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
