@@ -112,7 +112,9 @@ def test_a_failed_pod_run_is_retried_resuming_from_the_clusters_store_and_the_re
     assert len(ray) == 2 and "--resume" not in ray[0] and "--resume" in ray[1]
     report = json.loads((results / "experiments" / "flaky" / "report.json").read_text())
     assert report["runs_succeeded"] == 1
-    assert any("failed" in warning and "exit 4" in warning for warning in report["warnings"]), report["warnings"]
+    # The trainer's own error line, not pod-run's "failed in pod" after it.
+    assert any("exit 4: error: fake trainer failed on purpose" in warning for warning in report["warnings"]), \
+        report["warnings"]
 
 
 def test_a_fresh_cluster_sweep_keeps_clear_of_the_checkpoints_of_the_one_before(tmp_path):

@@ -69,15 +69,16 @@ def run_command(request, run_dir, attempt, ray_env, execution=""):
     return launch.command(program, "local", values), {**os.environ, **ray_env}, resume
 
 
-def last_error_line(log_path):
-    """The trainers end a failure with one `error: ...` line; failing that, the log's last line."""
+def error_line(log_path):
+    """The trainers end a failure with one `error: ...` line, the first of the log (pod-run's own comes after it);
+    failing that, the log's last line."""
     try:
         with open(log_path, errors="replace") as handle:
             lines = [line.strip() for line in handle if line.strip()]
     except OSError:
         return "no log"
     errors = [line for line in lines if line.startswith("error:")]
-    return (errors or lines or ["(no output)"])[-1][:500]
+    return (errors[:1] or lines[-1:] or ["(no output)"])[0][:500]
 
 
 class Activities:
@@ -113,7 +114,7 @@ class Activities:
         seconds = round(time.monotonic() - started, 3)
         result, problem = valid_results(results_path, run.run_id) if code == 0 else (None, None)
         if result is None:
-            raise self.failure(label, info.attempt, seconds, code, problem or last_error_line(log_path),
+            raise self.failure(label, info.attempt, seconds, code, problem or error_line(log_path),
                                request.run_timeout_s)
         self.echo(f"{label}: succeeded in {seconds:.1f}s (training {result['training_time_seconds']:.1f}s)")
         return self.result(run, result, info.attempt, seconds)
