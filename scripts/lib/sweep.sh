@@ -28,8 +28,6 @@ sweep::_run_cluster() {
     total=$((total + cpus))
   done <<<"${CLUSTER_WORKER_PODS}"
   cluster_benchmark::_check_image_versions "${CLUSTER_HEAD_POD}"
-  # The runs' checkpoints go to the store every pod reaches, under each run's id (training/sweep/activities.py).
-  settings::export_defaults --programs cluster CHECKPOINT_STORAGE_URI
   sweep::_python run --target k8s --cluster-cpus "${total}" "$@"
 }
 

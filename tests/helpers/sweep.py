@@ -18,7 +18,7 @@ import time
 
 
 
-def fake_command(request, run_dir, attempt, ray_env):
+def fake_command(request, run_dir, attempt, ray_env, execution):
     """The builder the tests inject: the same folder layout as the real one, this module as the trainer (the
     activity starts it from the repository root, as it does the real trainers)."""
     run = request.run

@@ -30,7 +30,7 @@ def test_a_retried_ray_run_on_the_cluster_goes_to_the_pods_and_resumes(monkeypat
     assert argv == launch.command("ray", "k8s", values, run_dir="/r/exp/runs/x", cpus=2)
 
 
-def test_a_local_ray_run_resumes_only_from_a_checkpoint_it_has(monkeypatch, tmp_path):
+def test_a_local_ray_run_resumes_whenever_its_folder_has_a_checkpoint(monkeypatch, tmp_path):
     for name in launch.settings.BY_NAME:
         monkeypatch.delenv(name, raising=False)
     req = request("local", 1)
@@ -38,7 +38,8 @@ def test_a_local_ray_run_resumes_only_from_a_checkpoint_it_has(monkeypatch, tmp_
     assert not resumes and "--resume" not in argv
     assert env["RAY_ADDRESS"] == "127.0.0.1:7000" and argv[argv.index("--ray-address") + 1] == "127.0.0.1:7000"
     os.makedirs(tmp_path / "checkpoints" / "epoch-1")
-    argv, _, resumes = activities.run_command(req, str(tmp_path), 2, {"RAY_ADDRESS": "127.0.0.1:7000"})
+    # Attempt 1 too: a new execution of a cancelled workflow finds them, and the trainer refuses them unasked.
+    argv, _, resumes = activities.run_command(req, str(tmp_path), 1, {"RAY_ADDRESS": "127.0.0.1:7000"})
     assert resumes and "--resume" in argv and argv[argv.index("--output") + 1] == str(tmp_path / "results.json")
 
 

@@ -4,12 +4,9 @@
     python -m training.sweep run --scales scales.yaml          # scale configs from a YAML or JSON file
     python -m training.sweep status --experiment NAME          # the table, from the workflow (also: run --status)
 
-The workflow id is sweep-<experiment>: running the same command again resumes it (finished runs are kept, the
-one in flight is retried), a finished one prints its report, --fresh starts over. The Temporal server is the
-embedded one (RESULTS_DIR/temporal/, on 127.0.0.1) unless TEMPORAL_ADDRESS names yours. Results:
-RESULTS_DIR/experiments/<name>/ (runs/, experiment.json, report.*). Exit codes: 0 every run succeeded, 1 a run
-failed for good (or another sweep runs the experiment), 2 bad input, 3 the Temporal CLI is missing, 4 the
-server cannot be reached, 130 interrupted.
+The same command resumes the experiment's workflow (sweep-<experiment>); --fresh starts over. Results:
+RESULTS_DIR/experiments/<name>/. Exit codes: 0 every run succeeded, 1 a run failed for good (or another sweep
+runs the experiment), 2 bad input, 3 the Temporal CLI is missing, 4 the server cannot be reached, 130 interrupted.
 """
 
 import asyncio
@@ -19,13 +16,10 @@ import sys
 from training.core import settings
 from training.sweep import EXIT_INTERRUPTED, SweepError, scales
 
-COMMANDS = ("run", "status")
-
 
 def parse_args(argv):
     parser = settings.parser_for("sweep", __doc__.split("\n")[0], prog="python -m training.sweep")
-    parser.add_argument("command", nargs="?", default="run", choices=COMMANDS,
-                        help="run (default) or status")
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "status"), help="run (default) or status")
     parser.add_argument("--fresh", action="store_true",
                         help="start over: the experiment's folder is renamed <name>.<time>.old, nothing deleted")
     parser.add_argument("--status", action="store_true", help="same as the status command")
@@ -40,54 +34,34 @@ def parse_args(argv):
             settings.trainer_argv("ray", "pod")
         except settings.SettingsError as err:
             settings.fail(str(err))
-    if args.status:
-        args.command = "status"
+    args.command = "status" if args.status else args.command
     return args
-
-
-def load_scales(args):
-    if args.sweep and args.scales:
-        raise SweepError("give either --sweep or --scales, not both")
-    defaults = scales.default_scale_values(os.environ)
-    if args.scales:
-        listed = scales.load_scales_file(args.scales, defaults)
-    elif args.sweep:
-        listed = scales.scales_from_workers(scales.parse_worker_list(args.sweep), defaults)
-    else:
-        raise SweepError("--sweep (worker counts, such as 1,2,3) or --scales FILE is required")
-    return scales.with_baseline(listed)
-
-
-def cluster_cpus(args):
-    if args.cluster_cpus or args.target != "local":
-        return args.cluster_cpus
-    from training.core.tf_env import available_cpus
-
-    return available_cpus()
 
 
 def make_plan(args):
     """The workflow's input: the runs of the scales, with what the activities and the report need."""
+    from training.core.tf_env import available_cpus
     from training.sweep import workflow
 
-    listed = load_scales(args)
-    scales.check_scales(listed, cluster_cpus(args), args.scaling)
+    if bool(args.sweep) == bool(args.scales):
+        raise SweepError("give either --sweep (worker counts, such as 1,2,3) or --scales FILE")
+    defaults = scales.default_scale_values(os.environ)
+    listed = scales.with_baseline(scales.load_scales_file(args.scales, defaults) if args.scales else
+                                  scales.scales_from_workers(scales.parse_worker_list(args.sweep), defaults))
+    cpus = args.cluster_cpus or (available_cpus() if args.target == "local" else None)
+    scales.check_scales(listed, cpus, args.scaling)
     hashed = scales.hashed_settings_from(os.environ)
-    name = args.experiment or scales.derive_experiment_name(listed, args.scaling, hashed)
-    scales.check_experiment_name(name)
+    name = scales.check_experiment_name(args.experiment or scales.derive_experiment_name(listed, args.scaling,
+                                                                                         hashed))
     extra = {}
     if os.environ.get("KIT_SWEEP_HEARTBEAT_TIMEOUT_S"):  # the tests' short timeouts; not a user setting
         extra = {"heartbeat_timeout_s": int(os.environ["KIT_SWEEP_HEARTBEAT_TIMEOUT_S"]), "retry_interval_s": 0.5}
-    return workflow.SweepPlan(experiment=name, experiment_dir=experiment_folder(args, name), scaling=args.scaling,
-                              target=args.target, runs=scales.build_plan(listed, args.scaling, hashed, name,
-                                                                         args.repeat),
+    # Absolute: the trainers run from the repository root, the sweep from wherever the user is.
+    folder = os.path.join(os.path.abspath(args.results_dir), "experiments", name)
+    return workflow.SweepPlan(experiment=name, experiment_dir=folder, scaling=args.scaling, target=args.target,
+                              runs=scales.build_plan(listed, args.scaling, hashed, name, args.repeat),
                               settings=hashed, max_attempts=args.max_attempts, run_timeout_s=args.run_timeout or 0,
                               target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target, **extra)
-
-
-def experiment_folder(args, name):
-    # Absolute: the trainers run from the repository root, the sweep from wherever the user is.
-    return os.path.join(os.path.abspath(args.results_dir), "experiments", name)
 
 
 def latest_experiment(args):
@@ -99,21 +73,10 @@ def latest_experiment(args):
     return max(names, key=lambda name: os.path.getmtime(os.path.join(base, name)))
 
 
-def open_server(args):
-    """(the embedded server or None, the address to connect to or None for TEMPORAL_ADDRESS, the Web UI)."""
-    from training.sweep import server
-
-    if args.temporal_address:
-        os.environ["TEMPORAL_ADDRESS"] = args.temporal_address  # where the SDK's connection settings look
-        return None, None, None
-    embedded = server.EmbeddedServer(args.results_dir, ui=args.temporal_ui).open()
-    return embedded, embedded.address, embedded.ui_address
-
-
 def main(argv=None, build_command=None):
     """`build_command` replaces the activity's command builder (a fast stand-in trainer in the tests)."""
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    sys.stdout.reconfigure(line_buffering=True)  # the console (and a test) reads each line as it comes
     embedded = cluster = None
     try:
         from training import launch
@@ -123,9 +86,14 @@ def main(argv=None, build_command=None):
         if args.command == "status":
             name = args.experiment or (None if args.sweep or args.scales else latest_experiment(args))
         plan = None if name else make_plan(args)
-        embedded, address, web_ui = open_server(args)
-        where = f"embedded Temporal server {address} (database {embedded.record.get('db')})" if embedded else \
-            f"Temporal server TEMPORAL_ADDRESS={os.environ['TEMPORAL_ADDRESS']}"
+        if args.temporal_address:
+            os.environ["TEMPORAL_ADDRESS"] = args.temporal_address  # where the SDK's connection settings look
+            address = web_ui = None
+            where = f"Temporal server TEMPORAL_ADDRESS={args.temporal_address}"
+        else:
+            embedded = server.EmbeddedServer(args.results_dir, ui=args.temporal_ui).open()
+            address, web_ui = embedded.address, embedded.ui_address
+            where = f"embedded Temporal server {address} (database {embedded.record.get('db')})"
         if args.command == "status":
             async def show():
                 print(await driver.status(await server.connect(address), name or plan.experiment))
@@ -138,15 +106,13 @@ def main(argv=None, build_command=None):
             cluster = launch.LocalCluster(max(run.workers for run in ray_runs),
                                           max(run.cpus_per_worker for run in ray_runs))
         work = activities.Activities(build_command=build_command or activities.run_command,
-                                     cluster=cluster.ensure if cluster else None,
-                                     echo=lambda line: print(line, flush=True))
+                                     cluster=cluster.ensure if cluster else None)
         print(f"[sweep] experiment {plan.experiment}: {len(plan.runs)} run(s), {plan.scaling} scaling, target "
               f"{plan.target}; folder {driver.shown(plan.experiment_dir)}; {where}; workflow "
-              f"{driver.workflow_id(plan.experiment)}", flush=True)
+              f"{driver.workflow_id(plan.experiment)}")
 
         async def sweep():
-            return await driver.run(await server.connect(address), plan, work, fresh=args.fresh,
-                                    echo=lambda line: print(line, flush=True), web_ui=web_ui)
+            return await driver.run(await server.connect(address), plan, work, fresh=args.fresh, web_ui=web_ui)
 
         return driver.run_until_done(sweep)
     except SweepError as err:

@@ -1,10 +1,7 @@
-"""The sweep's one activity, `train_run`: one run of the plan, started by the kit's one launcher
-(training/launch.py) in its own process group. Idempotent (a valid results.json of the run is returned, never
-trained or written again), heartbeats the trainer's progress, kills the whole group when cancelled (by the
-workflow, or by the worker shutting down on Ctrl-C), and fails non-retryably on exit 2 or 3 (bad input).
-
-A run's folder, <experiment>/runs/<run_id>/: results.json (written atomically by the trainer once it finished),
-attempt-K.log (each attempt's output) and, for Ray, checkpoints/ (what a retried attempt resumes from).
+"""The sweep's one activity, `train_run`: one run of the plan through the kit's one launcher (training/launch.py),
+in its own process group. A run's folder, <experiment>/runs/<run_id>/, holds results.json (written atomically by
+the trainer once it finished; an attempt finding a valid one returns it), attempt-K.log and, for a local Ray run,
+checkpoints/ (what a retried attempt resumes from).
 """
 
 import asyncio
@@ -12,6 +9,7 @@ import os
 import re
 import time
 from typing import Callable, Optional
+from urllib.parse import urlsplit, urlunsplit
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -26,16 +24,6 @@ POLL_S = 0.5
 PROGRESS = re.compile(r"\] epoch (\d+)/(\d+)")
 
 
-def has_checkpoint(run_dir):
-    folder = os.path.join(run_dir, CHECKPOINTS_DIR)
-    return os.path.isdir(folder) and any(os.scandir(folder))
-
-
-def best_val_accuracy(result):
-    values = [row["val_accuracy"] for row in result["history"] if row.get("val_accuracy") is not None]
-    return max(values) if values else None
-
-
 def valid_results(path, run_id):
     """The run's results document, or None with the reason: missing, not the schema, or another run's."""
     try:
@@ -47,54 +35,55 @@ def valid_results(path, run_id):
     return result, None
 
 
-def trainer_values(run, scaling, output, storage_path, resume, ray_address):
-    """The settings the scale decides, for the settings table's argv builder; the environment's other settings
-    ride along as flags."""
+def run_command(request, run_dir, attempt, ray_env, execution=""):
+    """(argv, environment, resumes) of one attempt: the settings the scale decides, the environment's others
+    riding along as flags (trainer_argv). A local Ray run resumes whenever its folder has a checkpoint (the
+    trainer refuses to start over on one unasked, whatever the attempt). k8s: checkpoints go to the cluster's
+    store (CHECKPOINT_STORAGE_URI), which cannot be listed from here, under the workflow's execution (a --fresh
+    sweep keeps the run ids, and must neither meet nor resume the checkpoints of the one before): every retry
+    resumes."""
+    run, k8s = request.run, request.target == "k8s"
+    output = f"{launch.settings.POD_KIT_DIR}/{run.run_id}.json" if k8s else os.path.join(run_dir, RESULTS_FILE)
     values = {"EPOCHS": run.epochs, "BATCH_SIZE": run.batch_size, "RUN_ID": run.run_id, "OUTPUT": output}
+    resume = False
     if run.kind == "baseline":
         values["THREADS"] = run.cpus_per_worker
-        return values
-    # strong: BATCH_SIZE is the global batch the workers split; weak: every worker takes BATCH_SIZE.
-    values.update(NUM_WORKERS=run.workers, CPUS_PER_WORKER=run.cpus_per_worker,
-                  BATCH_SIZE_MODE="global" if scaling == "strong" else "per-worker")
-    optional = {"STORAGE_PATH": storage_path, "RAY_ADDRESS": ray_address, "USE_GPU": int(bool(run.gpus_per_worker)),
-                "RESUME": int(resume)}
-    values.update({name: value for name, value in optional.items() if value})
-    return values
-
-
-def run_command(request, run_dir, attempt, ray_env):
-    """(argv, environment, resumes) of one attempt. k8s: checkpoints go to the cluster's shared store
-    (CHECKPOINT_STORAGE_URI) under the run id, which cannot be listed from here, so every retry of a Ray run
-    resumes there."""
-    run = request.run
+    else:
+        checkpoints = os.path.join(run_dir, CHECKPOINTS_DIR)
+        resume = attempt > 1 if k8s else os.path.isdir(checkpoints) and any(os.scandir(checkpoints))
+        if k8s:
+            store = urlsplit(os.environ.get("CHECKPOINT_STORAGE_URI")
+                             or launch.settings.BY_NAME["CHECKPOINT_STORAGE_URI"].default)
+            checkpoints = urlunsplit(store._replace(path=f"{store.path.rstrip('/')}/{execution}".rstrip("/")))
+        # strong: BATCH_SIZE is the global batch the workers split; weak: every worker takes BATCH_SIZE.
+        values.update(NUM_WORKERS=run.workers, CPUS_PER_WORKER=run.cpus_per_worker,
+                      BATCH_SIZE_MODE="global" if request.scaling == "strong" else "per-worker")
+        optional = {"STORAGE_PATH": checkpoints,
+                    "RAY_ADDRESS": "auto" if k8s else ray_env.get("RAY_ADDRESS"),
+                    "USE_GPU": int(bool(run.gpus_per_worker)), "RESUME": int(resume)}
+        values.update({name: value for name, value in optional.items() if value})
     program = "baseline" if run.kind == "baseline" else "ray"
-    if request.target == "k8s":
-        resume = run.kind == "ray" and attempt > 1
-        values = trainer_values(run, request.scaling, f"{launch.settings.POD_KIT_DIR}/{run.run_id}.json",
-                                os.environ.get("CHECKPOINT_STORAGE_URI", ""), resume, "auto")
-        return launch.command(program, "k8s", values, run_dir=run_dir, cpus=run.cpus), dict(os.environ), resume
-    resume = run.kind == "ray" and attempt > 1 and has_checkpoint(run_dir)
-    values = trainer_values(run, request.scaling, os.path.join(run_dir, RESULTS_FILE),
-                            os.path.join(run_dir, CHECKPOINTS_DIR), resume, ray_env.get("RAY_ADDRESS", ""))
+    if k8s:  # the pod's own `timeout` takes the plan's limit, whatever RUN_TIMEOUT_S this environment holds
+        env = {**os.environ, "RUN_TIMEOUT_S": str(request.run_timeout_s)}
+        return launch.command(program, "k8s", values, run_dir=run_dir, cpus=run.cpus), env, resume
     return launch.command(program, "local", values), {**os.environ, **ray_env}, resume
 
 
-def last_error_line(log_path):
-    """The trainers end a failure with one `error: ...` line; failing that, the log's last line."""
+def error_line(log_path):
+    """The trainers end a failure with one `error: ...` line, the first of the log (pod-run's own comes after it);
+    failing that, the log's last line."""
     try:
         with open(log_path, errors="replace") as handle:
             lines = [line.strip() for line in handle if line.strip()]
     except OSError:
         return "no log"
     errors = [line for line in lines if line.startswith("error:")]
-    return (errors or lines or ["(no output)"])[-1][:500]
+    return (errors[:1] or lines[-1:] or ["(no output)"])[0][:500]
 
 
 class Activities:
-    """`build_command(request, run_dir, attempt, ray_env)` -> (argv, env, resumes): run_command by default, a
-    fast stand-in trainer in the tests. `cluster(run)` -> the environment a Ray run needs (the local cluster's
-    address and token), started on first use; `echo` shows progress on the sweep's console."""
+    """`build_command` is run_command (a stand-in trainer's in the tests); `cluster(run)` gives the environment of
+    a local Ray run (the cluster's address and token), starting it on first use; `echo` prints to the console."""
 
     def __init__(self, build_command: Callable = run_command, cluster: Optional[Callable] = None,
                  echo: Callable = print):
@@ -116,7 +105,7 @@ class Activities:
         ray_env = {}
         if run.kind == "ray" and request.target == "local" and self.cluster:
             ray_env = await asyncio.to_thread(self.cluster, run)
-        argv, env, resumes = self.build_command(request, run_dir, info.attempt, ray_env)
+        argv, env, resumes = self.build_command(request, run_dir, info.attempt, ray_env, info.workflow_run_id)
         log_path = os.path.join(run_dir, f"attempt-{info.attempt}.log")
         self.echo(f"{label}: attempt {info.attempt}{' (resuming from its checkpoint)' if resumes else ''}; "
                   f"log {log_path}")
@@ -125,14 +114,14 @@ class Activities:
         seconds = round(time.monotonic() - started, 3)
         result, problem = valid_results(results_path, run.run_id) if code == 0 else (None, None)
         if result is None:
-            raise self.failure(label, info.attempt, seconds, code, problem or last_error_line(log_path),
+            raise self.failure(label, info.attempt, seconds, code, problem or error_line(log_path),
                                request.run_timeout_s)
         self.echo(f"{label}: succeeded in {seconds:.1f}s (training {result['training_time_seconds']:.1f}s)")
         return self.result(run, result, info.attempt, seconds)
 
     def failure(self, label, attempt, seconds, code, detail, timeout_s):
-        """The activity's error, said on the console too. Benign: an expected outcome, which the SDK logs
-        without a traceback. Exit 2 or 3 (a setting no retry can fix) is never retried."""
+        """Benign: an expected outcome, which the SDK logs without a traceback. Exit 2 or 3 (a setting no retry
+        can fix) is never retried."""
         if code is None:
             message, kind = f"did not finish within RUN_TIMEOUT_S={timeout_s}s; stopped", "Timeout"
         else:
@@ -143,14 +132,15 @@ class Activities:
 
     @staticmethod
     def result(run, document, attempt, seconds, reused=False):
+        accuracies = [row["val_accuracy"] for row in document["history"] if row.get("val_accuracy") is not None]
         return workflow.RunResult(run_id=run.run_id, results=os.path.join("runs", run.run_id, RESULTS_FILE),
                                   attempt=attempt, seconds=seconds, reused=reused,
                                   training_time_seconds=document["training_time_seconds"],
-                                  best_val_accuracy=best_val_accuracy(document))
+                                  best_val_accuracy=max(accuracies, default=None))
 
     async def supervise(self, argv, env, log_path, attempt, timeout_s, label):
-        """Runs the trainer to its end and returns its exit code (None: stopped at the run timeout). Cancelled,
-        it kills the trainer's process group before the cancellation goes on."""
+        """The trainer's exit code (None: stopped at the run timeout). Cancelled, it kills the trainer's process
+        group before the cancellation goes on."""
         with open(log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()

@@ -9,17 +9,18 @@ import os
 import signal
 import socket
 import time
+from collections import Counter
 from datetime import timedelta
 
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from training.core import atomic_files
-from training.sweep import EXIT_FAILED, EXIT_INTERRUPTED, SweepError, report, workflow
+from training.sweep import EXIT_FAILED, EXIT_INTERRUPTED, SweepError, report, scales, workflow
 from training.sweep.workflow import Cifar10ScalingWorkflow
 
-STARTED = 2  # PendingActivityState.STARTED: a worker holds the attempt
 # The worker sends heartbeats (and so learns of a cancellation) at least this often, whatever the timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 
@@ -28,34 +29,28 @@ def workflow_id(experiment):
     return f"sweep-{experiment}"
 
 
-def identity():
-    return f"{os.getpid()}@{socket.gethostname()}"
-
-
 SWEEP_MODULES = (b"training.sweep", b"tests.helpers.sweep")  # `python -m` of the sweep, and of the tests' one
 
 
 def sweep_alive(pid):
     """Whether `pid` is a sweep still running. A killed sweep can linger as a zombie that nobody reaped (its
-    parent died with it), and its pid can be reused; /proc tells both apart, kill(0) where there is no /proc."""
+    parent died with it), and its pid can be reused; /proc tells both apart, kill(0) where there is none (macOS)."""
+    if not os.path.isdir("/proc"):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
     try:
         with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             words = cmdline.read().split(b"\0")
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z" and any(w.endswith(SWEEP_MODULES) for w in words)
     except FileNotFoundError:
-        return not os.path.isdir("/proc") and _signal_reaches(pid)
-    except OSError:
-        return _signal_reaches(pid)
-
-
-def _signal_reaches(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
         return False
-    except PermissionError:
-        pass
-    return True
+    except OSError:  # unreadable (hidepid): not ours to call dead
+        return True
 
 
 def shown(path):
@@ -76,7 +71,8 @@ async def describe(handle):
 def make_worker(client, experiment, activities=None):
     """The experiment's worker; without activities it only answers queries (--status)."""
     return Worker(client, task_queue=workflow_id(experiment), workflows=[Cifar10ScalingWorkflow],
-                  activities=[activities.train_run] if activities else [], identity=identity(),
+                  activities=[activities.train_run] if activities else [],
+                  identity=f"{os.getpid()}@{socket.gethostname()}",
                   max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
                   default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE)
 
@@ -87,7 +83,7 @@ async def release_dead_attempts(client, handle, described, echo):
     sweep per experiment."""
     host = socket.gethostname()
     for pending in described.raw_description.pending_activities:
-        if pending.state != STARTED:
+        if pending.state != PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:  # no worker holds it
             continue
         pid, _, where = pending.last_worker_identity.partition("@")
         if where != host or not pid.isdigit():
@@ -106,12 +102,10 @@ async def release_dead_attempts(client, handle, described, echo):
 
 
 def move_aside(folder):
-    """--fresh: the old experiment becomes <name>.<timestamp>.old next to it. Nothing is ever deleted."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target, suffix = f"{folder}.{stamp}.old", 1
-    while os.path.exists(target):
+    """--fresh: the old experiment becomes <name>.<timestamp>[-N].old next to it. Nothing is ever deleted."""
+    stamp, suffix = time.strftime("%Y%m%d-%H%M%S"), 1
+    while os.path.exists(target := f"{folder}.{stamp}{f'-{suffix}' if suffix > 1 else ''}.old"):
         suffix += 1
-        target = f"{folder}.{stamp}-{suffix}.old"
     os.rename(folder, target)
     return target
 
@@ -210,11 +204,9 @@ async def status(client, experiment):
                          f"without --status")
     async with make_worker(client, experiment):
         records = await handle.query(Cifar10ScalingWorkflow.progress)
-    pending = {}
-    for info in described.raw_description.pending_activities:
-        details = await client.data_converter.decode(info.heartbeat_details.payloads) \
-            if info.heartbeat_details.payloads else []
-        pending[info.activity_id] = (info.attempt, details[-1] if details else {})
+    pending = {info.activity_id: (info.attempt, (await client.data_converter.decode(info.heartbeat_details.payloads)
+                                                 or [{}])[-1])
+               for info in described.raw_description.pending_activities}
     return table(experiment, described.status.name, records, pending)
 
 
@@ -224,21 +216,15 @@ def table(experiment, state, records, pending):
     for record in records:
         run, result = record.run, record.result
         attempt, beat = pending.get(run.run_id, (result.attempt if result else None, {}))
-        scale = f"baseline {run.cpus} CPU" if run.kind == "baseline" else f"ray {run.workers}x{run.cpus_per_worker} CPU"
+        scale = scales.describe(run.kind, run.workers, run.cpus_per_worker, run.cpus)
         seconds = result.seconds if result else beat.get("seconds")
-        note = record.error or ""
-        if beat:
-            note = f"epoch {beat.get('epoch')}/{beat.get('epochs')}: {beat.get('line', '')}"[:90]
-        elif result and result.reused:
-            note = "results kept from before"
+        note = (f"epoch {beat.get('epoch')}/{beat.get('epochs')}: {beat.get('line', '')}"[:90] if beat else
+                "results kept from before" if result and result.reused else record.error or "")
         rows.append((run.run_id, scale, str(run.repeat), record.state, str(attempt or "-"),
                      f"{seconds:.1f}" if seconds else "-",
                      f"{result.training_time_seconds:.1f}" if result else "-", note))
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
     lines = [f"experiment {experiment}: workflow {workflow_id(experiment)} is {state}"]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header] + rows]
-    counts = {}
-    for record in records:
-        counts[record.state] = counts.get(record.state, 0) + 1
-    lines.append(", ".join(f"{n} {name}" for name, n in sorted(counts.items())))
-    return "\n".join(lines)
+    counts = Counter(record.state for record in records)
+    return "\n".join(lines + [", ".join(f"{n} {name}" for name, n in sorted(counts.items()))])

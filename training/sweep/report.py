@@ -1,13 +1,7 @@
 """The sweep's fair account, from the workflow's result (exported to experiment.json by driver.py) and the
 validated results of the runs that succeeded: report.json, report.md and scaling.png in the experiment's folder.
-
-Every ratio names the two runs it divides, and only runs with the same epochs, batch setting and GPUs are
-divided. T is the median training time (model.fit, start-up excluded) over a scale's repeats:
-- total speedup      T(baseline) / T(Ray, N), the baseline holding one worker's CPUs; efficiency = total
-                     speedup / (CPUs of the Ray run / CPUs of the baseline), 1.0 = every CPU fully used;
-- equal resources    T(Ray, 1 worker) / T(baseline with the same CPUs): Ray's own overhead (above 1 = slower);
-- parallel speedup   T(Ray, 1) / T(Ray, N) at the same CPUs per worker; parallel efficiency = that / N.
-The ratios themselves are scaling_metrics.py's, the kit's one definition of them.
+Every ratio names the two runs it divides (DEFINITIONS), only runs with the same epochs, batch setting and GPUs
+are divided, and the ratios themselves are scaling_metrics.py's, the kit's one definition of them.
 """
 
 import json
@@ -16,12 +10,22 @@ import os
 from training.core import atomic_files
 from training.core import results as results_schema
 from training.core.scaling_metrics import efficiency, overhead, speedup, speedup_range, spread
-from training.sweep import SweepError
+from training.sweep import SweepError, scales
 
 EXPORT_FILE = "experiment.json"
 SCALE_FIELDS = ("workers", "epochs", "batch_size", "cpus_per_worker", "gpus_per_worker")
 
 REPORT_VERSION = 1
+DEFINITIONS = {
+    "T": "median training time over a scale's repeats (model.fit; process and Ray start-up excluded)",
+    "total_speedup": "T(baseline with one worker's CPUs) / T(Ray, N workers)",
+    "efficiency": "total_speedup / (CPUs of the Ray run / CPUs of the baseline)",
+    "equal_resources_speedup": "T(baseline with as many CPUs as the Ray run) / T(Ray run)",
+    "ray_overhead": "T(Ray, 1 worker) / T(baseline with the same CPUs); above 1 means Ray is slower",
+    "parallel_speedup": "T(Ray, 1 worker) / T(Ray, N workers), same CPUs per worker",
+    "parallel_efficiency": "parallel_speedup / N",
+    "ranges": "[min, max] of a ratio over the repeats: slowest/fastest to fastest/slowest",
+}
 SCALING_TEXT = {
     "strong": "strong scaling: the global batch is fixed and the N workers split it, so every run takes the same "
               "optimizer steps per epoch and the same learning rate",
@@ -68,18 +72,16 @@ def scale_rows(records, documents, target_accuracy):
             "planned_repeats": 0})
         row["planned_repeats"] += 1
         if run["run_id"] in documents:
-            row["runs"].append((run["run_id"], documents[run["run_id"]]))
+            row["runs"].append(documents[run["run_id"]])
         else:
             row.setdefault("missing", []).append({"run_id": run["run_id"], "state": record["state"],
                                                   "error": record.get("error")})
     out = []
     for index in sorted(rows):
         row = rows[index]
-        docs = [doc for _, doc in row.pop("runs")]
-        first = docs[0] if docs else None
+        docs = row.pop("runs")
         row.update({
-            "workers": row["scale"]["workers"],
-            "cpus_per_worker": row["scale"]["cpus_per_worker"],
+            "workers": row["scale"]["workers"], "cpus_per_worker": row["scale"]["cpus_per_worker"],
             "repeats_done": len(docs),
             "run_ids": [doc["run_id"] for doc in docs],
             "training_time_seconds": spread([doc["training_time_seconds"] for doc in docs]),
@@ -88,9 +90,8 @@ def scale_rows(records, documents, target_accuracy):
             "images_per_second": spread([doc["images_per_second"] for doc in docs]),
             "test_accuracy": spread([doc["test_accuracy"] for doc in docs]),
             "cpus_used": sorted({doc["environment"]["cpus_used"] for doc in docs}),
-            "global_batch_size": first["config"]["global_batch_size"] if first else None,
-            "per_worker_batch_size": first["config"]["per_worker_batch_size"] if first else None,
-            "learning_rate": first["config"]["learning_rate"] if first else None,
+            **{key: docs[0]["config"][key] if docs else None
+               for key in ("global_batch_size", "per_worker_batch_size", "learning_rate")},
             "accuracy_meaningful": all(doc["accuracy_meaningful"] for doc in docs) if docs else None,
             "epoch_seconds": [[row_["seconds"] for row_ in doc["history"]] for doc in docs],
         })
@@ -115,9 +116,8 @@ def find(rows, like, **want):
     return None
 
 
-def time_range(num_row, den_row):
-    """The speedup's range over the repeats: slowest-over-fastest to fastest-over-slowest."""
-    return speedup_range(num_row["training_time_seconds"], den_row["training_time_seconds"])
+def median_of(row):
+    return row["training_time_seconds"]["median"] if row else None
 
 
 def add_ratios(rows):
@@ -127,30 +127,23 @@ def add_ratios(rows):
     for row in rows:
         if row["kind"] != "ray" or not row["repeats_done"]:
             continue
-        t = row["training_time_seconds"]["median"]
+        t = row["training_time_seconds"]
         base = find(baselines, row, cpus=row["cpus_per_worker"])
-        row["baseline_index"] = base["index"] if base else None
-        if base:
-            row["total_speedup"] = speedup(base["training_time_seconds"]["median"], t)
-            row["total_speedup_range"] = time_range(base, row)
-            row["efficiency"] = efficiency(row["total_speedup"], row["cpus"] / base["cpus"])
-        else:
-            row["total_speedup"] = row["efficiency"] = row["total_speedup_range"] = None
+        equal = find(baselines, row, cpus=row["cpus"])
+        one = find(rows, row, kind="ray", workers=1, cpus_per_worker=row["cpus_per_worker"])
+        row.update(baseline_index=base and base["index"], total_speedup=speedup(median_of(base), t["median"]),
+                   total_speedup_range=base and speedup_range(base["training_time_seconds"], t),
+                   equal_resources_baseline_index=equal and equal["index"],
+                   equal_resources_speedup=speedup(median_of(equal), t["median"]),
+                   ray1_index=one and one["index"], parallel_speedup=speedup(median_of(one), t["median"]),
+                   parallel_speedup_range=one and speedup_range(one["training_time_seconds"], t))
+        row["efficiency"] = efficiency(row["total_speedup"], base and row["cpus"] / base["cpus"])
+        row["parallel_efficiency"] = efficiency(row["parallel_speedup"], row["workers"])
+        if row["workers"] == 1:
+            row["ray_overhead"] = overhead(t["median"], median_of(equal))
+        if not base:
             notes.append(f"scale {row['index']} ({row['workers']} workers): no comparable baseline with "
                          f"{row['cpus_per_worker']} CPU(s), so no total speedup")
-        equal = find(baselines, row, cpus=row["cpus"])
-        row["equal_resources_baseline_index"] = equal["index"] if equal else None
-        row["equal_resources_speedup"] = speedup(equal["training_time_seconds"]["median"], t) if equal else None
-        one = find(rows, row, kind="ray", workers=1, cpus_per_worker=row["cpus_per_worker"])
-        row["ray1_index"] = one["index"] if one else None
-        if one:
-            row["parallel_speedup"] = speedup(one["training_time_seconds"]["median"], t)
-            row["parallel_speedup_range"] = time_range(one, row)
-            row["parallel_efficiency"] = efficiency(row["parallel_speedup"], row["workers"])
-        else:
-            row["parallel_speedup"] = row["parallel_efficiency"] = row["parallel_speedup_range"] = None
-        if row["workers"] == 1:
-            row["ray_overhead"] = overhead(t, equal["training_time_seconds"]["median"]) if equal else None
     return notes
 
 
@@ -189,16 +182,7 @@ def build_report(folder, target_accuracy=None):
         "scales": rows,
         "ray_overhead": [{"index": row["index"], "cpus": row["cpus"], "ratio": row["ray_overhead"],
                           "baseline_index": row["equal_resources_baseline_index"]} for row in overhead],
-        "definitions": {
-            "T": "median training time over a scale's repeats (model.fit; process and Ray start-up excluded)",
-            "total_speedup": "T(baseline with one worker's CPUs) / T(Ray, N workers)",
-            "efficiency": "total_speedup / (CPUs of the Ray run / CPUs of the baseline)",
-            "equal_resources_speedup": "T(baseline with as many CPUs as the Ray run) / T(Ray run)",
-            "ray_overhead": "T(Ray, 1 worker) / T(baseline with the same CPUs); above 1 means Ray is slower",
-            "parallel_speedup": "T(Ray, 1 worker) / T(Ray, N workers), same CPUs per worker",
-            "parallel_efficiency": "parallel_speedup / N",
-            "ranges": "[min, max] of a ratio over the repeats: slowest/fastest to fastest/slowest",
-        },
+        "definitions": DEFINITIONS,
         "warnings": warnings,
     }
 
@@ -208,17 +192,13 @@ def _fmt(value, spec="", suffix=""):
 
 
 def _span(s, spec=".1f", suffix="s"):
-    if s["median"] is None:
-        return "n/a"
-    if s["n"] < 2:
+    if s["n"] < 2:  # n 0: median None, "n/a"
         return _fmt(s["median"], spec, suffix)
     return f"{s['median']:{spec}}{suffix} ({s['min']:{spec}}-{s['max']:{spec}})"
 
 
 def describe(row):
-    if row["kind"] == "baseline":
-        return f"baseline ({row['cpus']} CPU{'s' if row['cpus'] != 1 else ''})"
-    return f"Ray {row['workers']} x {row['cpus_per_worker']} CPU"
+    return scales.describe(row["kind"], row["workers"], row["cpus_per_worker"], row["cpus"])
 
 
 def markdown(doc):
@@ -279,19 +259,14 @@ def plot(doc, path):
         xs, ys, ranges = zip(*points)
         errors = [[y - r[0] for y, r in zip(ys, ranges)], [r[1] - y for y, r in zip(ys, ranges)]]
         speed_ax.errorbar(xs, ys, yerr=errors, marker=marker, capsize=4, label=label)
-    speed_ax.set_xlabel("Ray workers")
-    speed_ax.set_ylabel("speedup")
-    speed_ax.set_xticks(workers)
-    speed_ax.set_ylim(bottom=0)
-    speed_ax.set_title(f"Speedup ({doc['scaling']} scaling; bars: min-max over repeats)")
+    speed_ax.set(xlabel="Ray workers", ylabel="speedup", xticks=workers, ylim=(0, None),
+                 title=f"Speedup ({doc['scaling']} scaling; bars: min-max over repeats)")
     speed_ax.legend(fontsize=8)
     for row in doc["scales"]:
         for repeat, seconds in enumerate(row["epoch_seconds"], 1):
             suffix = f" #{repeat}" if len(row["epoch_seconds"]) > 1 else ""
             epoch_ax.plot(range(1, len(seconds) + 1), seconds, marker="o", label=describe(row) + suffix)
-    epoch_ax.set_xlabel("epoch")
-    epoch_ax.set_ylabel("seconds")
-    epoch_ax.set_title("Epoch time per run (the first carries warm-up)")
+    epoch_ax.set(xlabel="epoch", ylabel="seconds", title="Epoch time per run (the first carries warm-up)")
     epoch_ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -303,12 +278,8 @@ def write_report(folder, target_accuracy=None):
     doc = build_report(folder, target_accuracy)
     if not doc["runs_succeeded"]:
         return []
-    return [atomic_files.write_json(os.path.join(folder, "report.json"), doc),
-            atomic_files.write_text(os.path.join(folder, "report.md"), markdown(doc)),
-            write_plot(doc, os.path.join(folder, "scaling.png"))]
-
-
-def write_plot(doc, path):
-    with atomic_files.replacing(path) as temp:
+    png = os.path.join(folder, "scaling.png")
+    with atomic_files.replacing(png) as temp:
         plot(doc, temp)
-    return path
+    return [atomic_files.write_json(os.path.join(folder, "report.json"), doc),
+            atomic_files.write_text(os.path.join(folder, "report.md"), markdown(doc)), png]

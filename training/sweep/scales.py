@@ -1,5 +1,4 @@
-"""What a sweep runs: scale configs from `--sweep 1,2,3` or a scales file, checked, then expanded into runs
-with deterministic ids.
+"""What a sweep runs: scales from `--sweep 1,2,3` or a scales file, checked, then runs with deterministic ids.
 
 A scales file is YAML or JSON: a list of scales, or a mapping with a `scales` list. Keys left out take the
 defaults (env EPOCHS, BATCH_SIZE, CPUS_PER_WORKER):
@@ -21,7 +20,6 @@ import yaml
 from training.core import settings
 from training.sweep import SweepError
 
-SCALINGS = settings.SCALINGS
 SCALE_KEYS = ("type", "workers", "epochs", "batch_size", "cpus_per_worker", "gpus_per_worker")
 SCALE_TYPES = ("baseline", "ray")
 # Settings that change what a run computes (the table's `hashed` column). They go into every run's hash, so
@@ -47,22 +45,20 @@ class Scale:
         return self.cpus_per_worker * max(self.workers, 1)
 
     def describe(self):
-        if self.kind == "baseline":
-            return f"baseline, {self.cpus} CPU{'s' if self.cpus != 1 else ''}"
-        return (f"{self.workers} worker{'s' if self.workers != 1 else ''} x {self.cpus_per_worker} CPU = "
-                f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}")
+        return describe(self.kind, self.workers, self.cpus_per_worker, self.cpus)
+
+
+def describe(kind, workers, cpus_per_worker, cpus):
+    """How a scale is named everywhere: errors, the --status table, the report and its plot."""
+    return f"baseline ({cpus} CPU{'s' if cpus != 1 else ''})" if kind == "baseline" else \
+        f"Ray {workers} x {cpus_per_worker} CPU"
 
 
 def default_scale_values(environ):
-    """EPOCHS, BATCH_SIZE, CPUS_PER_WORKER from the environment, with the kit's defaults (training/core/settings.py)."""
-    values = {}
-    for key, name in (("epochs", "EPOCHS"), ("batch_size", "BATCH_SIZE"), ("cpus_per_worker", "CPUS_PER_WORKER")):
-        text = environ.get(name) or settings.DEFAULTS[name]
-        try:
-            values[key] = settings.positive_int(name)(text)
-        except settings.SettingsError as err:
-            raise SweepError(str(err)) from None
-    return values
+    """EPOCHS, BATCH_SIZE, CPUS_PER_WORKER from the environment (which parse_args has checked against the table),
+    or the table's defaults."""
+    names = {"epochs": "EPOCHS", "batch_size": "BATCH_SIZE", "cpus_per_worker": "CPUS_PER_WORKER"}
+    return {key: int(environ.get(name) or settings.DEFAULTS[name]) for key, name in names.items()}
 
 
 def hashed_settings_from(environ):
@@ -72,27 +68,24 @@ def hashed_settings_from(environ):
 def parse_worker_list(text):
     """'1,2,3' -> [1, 2, 3]. The baseline is not listed: the sweep adds it."""
     items = [item.strip() for item in text.split(",")]
-    if not text.strip() or any(item == "" for item in items):
+    if "" in items:
         raise SweepError(f"--sweep must list worker counts separated by commas, such as 1,2,3, got '{text}'")
-    workers = []
-    for item in items:
+    for i, item in enumerate(items):
         if not re.fullmatch(r"[0-9]+", item) or int(item) < 1:
             raise SweepError(f"--sweep worker count '{item}' must be a positive integer (the baseline is added "
                              f"by the sweep), in '{text}'")
-        if int(item) in workers:
+        if int(item) in map(int, items[:i]):
             raise SweepError(f"--sweep lists {item} workers twice, in '{text}'")
-        workers.append(int(item))
-    return workers
+    return [int(item) for item in items]
 
 
 def scales_from_workers(workers, defaults):
     return [Scale(workers=n, **defaults) for n in workers]
 
 
-def _whole_number(value, key, where, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        allowed = "a positive integer" if minimum == 1 else "a whole number, 0 or more"
-        raise SweepError(f"{where}: {key} must be {allowed}, got {value!r}")
+def _positive(value, key, where):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SweepError(f"{where}: {key} must be a positive integer, got {value!r}")
     return value
 
 
@@ -113,8 +106,8 @@ def scale_from_entry(entry, where, defaults):
     elif "workers" not in entry:
         raise SweepError(f"{where}: workers is missing (a positive integer, or 0 for the baseline)")
     else:
-        workers = _whole_number(entry["workers"], "workers", where, minimum=1)
-    values = {key: _whole_number(entry.get(key, defaults[key]), key, where, minimum=1) for key in defaults}
+        workers = _positive(entry["workers"], "workers", where)
+    values = {key: _positive(entry.get(key, defaults[key]), key, where) for key in defaults}
     gpus = entry.get("gpus_per_worker", 0)
     # ray_training.py --use-gpu gives each worker exactly one GPU; the baseline uses what TensorFlow finds.
     allowed_gpus = (0,) if workers == 0 else (0, 1)
@@ -158,9 +151,7 @@ def with_baseline(scales):
 
 def check_scales(scales, cluster_cpus, scaling="weak"):
     """Duplicate scales would share a run id; a scale larger than the cluster would wait for CPUs forever; a
-    global batch that the workers cannot split evenly would fail in every attempt."""
-    if scaling not in SCALINGS:
-        raise SweepError(f"--scaling must be one of {', '.join(SCALINGS)}, got '{scaling}'")
+    global batch that the workers cannot split evenly would fail in every attempt. (--scaling: the table checks.)"""
     seen = set()
     for scale in scales:
         if scaling == "strong" and scale.kind == "ray" and scale.batch_size % scale.workers:

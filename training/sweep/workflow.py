@@ -1,11 +1,7 @@
-"""The sweep as a Temporal workflow: Cifar10ScalingWorkflow runs the baseline and every (scale, repeat) of the
-plan, in order, each as one `train_run` activity (activities.py), and answers the `progress` query.
-
-Deterministic, and imports only the standard library, dataclasses and temporalio: the worker's sandbox
-re-imports this module (numpy at its top keeps the worker from starting). The activity options and why they are
-what they are: docs/SWEEPS.md. In short: a heartbeat timeout of minutes, start-to-close from RUN_TIMEOUT_S (24 h
-when it is 0, no limit), MAX_ATTEMPTS with BadInput never retried, WAIT_CANCELLATION_COMPLETED (the workflow
-ends only once the activity killed its trainer; TRY_CANCEL reports "cancelled" while the trainer trains on).
+"""Cifar10ScalingWorkflow: the baseline and every (scale, repeat) of the plan, in order, each one `train_run`
+activity (activities.py); the `progress` query gives each run's state. Deterministic, and imports only the
+standard library, dataclasses and temporalio: the worker's sandbox re-imports this module. The activity
+options, and why they are what they are: docs/SWEEPS.md.
 """
 
 from dataclasses import dataclass, field
@@ -56,8 +52,7 @@ class SweepPlan:
 
 
 @dataclass
-class RunRequest:
-    """What one activity gets: the run and what it needs of the plan."""
+class RunRequest:  # what one activity gets: the run and what it needs of the plan
     experiment_dir: str
     scaling: str
     target: str
@@ -78,9 +73,8 @@ class RunResult:
 
 @dataclass
 class RunRecord:
-    """One run's state as the workflow knows it: pending, running, succeeded, failed or skipped."""
     run: RunSpec
-    state: str = "pending"
+    state: str = "pending"  # running, succeeded, failed, skipped or cancelled
     result: Optional[RunResult] = None
     error: Optional[str] = None
 
@@ -89,12 +83,6 @@ class RunRecord:
 class SweepSummary:
     records: list[RunRecord]
     stopped: Optional[str] = None  # why the stop rule ended the sweep early
-
-
-def start_to_close(plan):
-    if plan.run_timeout_s:
-        return timedelta(seconds=plan.run_timeout_s + STOP_GRACE_S)
-    return timedelta(seconds=NO_LIMIT_S)
 
 
 def failure_text(err):
@@ -112,12 +100,10 @@ class Cifar10ScalingWorkflow:
     async def run(self, plan: SweepPlan) -> SweepSummary:
         self.records = [RunRecord(run=run) for run in plan.runs]
         for record in self.records:
-            reached = self.target_reached(plan)
-            if reached:
-                self.stopped = reached
+            self.stopped = self.target_reached(plan)
+            if self.stopped:
                 for rest in self.records:
-                    if rest.state == "pending":
-                        rest.state = "skipped"
+                    rest.state = "skipped" if rest.state == "pending" else rest.state
                 break
             await self.run_one(plan, record)
         return SweepSummary(records=self.records, stopped=self.stopped)
@@ -129,12 +115,14 @@ class Cifar10ScalingWorkflow:
         try:
             record.result = await workflow.execute_activity(
                 ACTIVITY_NAME, request, result_type=RunResult, activity_id=record.run.run_id,
-                start_to_close_timeout=start_to_close(plan),
+                start_to_close_timeout=timedelta(seconds=plan.run_timeout_s + STOP_GRACE_S if plan.run_timeout_s
+                                                 else NO_LIMIT_S),
                 heartbeat_timeout=timedelta(seconds=plan.heartbeat_timeout_s),
                 retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, backoff_coefficient=2.0,
                                          initial_interval=timedelta(seconds=plan.retry_interval_s),
                                          maximum_interval=timedelta(seconds=60),
                                          non_retryable_error_types=[BAD_INPUT]),
+                # Not TRY_CANCEL, which reports "cancelled" while the trainer trains on.
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
