@@ -140,8 +140,8 @@ main() {
   # The cluster target trains in the pods; only SUBMIT=jobs needs Ray here too (its `ray job submit`).
   if [[ "${TARGET}" == local || "${SUBMIT:-}" == jobs ]]; then venv::ensure full; else venv::ensure laptop; fi
   if [[ ${#SWEEP_ARGS[@]} -gt 0 ]]; then
-    # A sweep's scaling decides the batch mode of its runs; a global batch (--quick's) means strong scaling.
-    [[ "${BATCH_SIZE_MODE:-}" != global ]] || export SCALING="${SCALING:-strong}"
+    # A sweep's scaling decides the batch mode of its runs (a global batch, --quick's, means strong scaling:
+    # training/sweep/__main__.py).
     # shellcheck source=lib/sweep.sh
     source "${REPO_ROOT}/scripts/lib/sweep.sh"
     sweep::main "${TARGET}" "${SWEEP_ARGS[@]}"

@@ -35,7 +35,7 @@ done
 
 stale=0
 settings::py docs "${CHECK[@]}" || stale=1
-python3 -m training.cluster update "${CHECK[@]}" || stale=1
+python3 -m training.cluster generate "${CHECK[@]}" || stale=1
 if [[ "${MEASURE}" -eq 1 ]]; then
   "${REPO_ROOT}/scripts/measure-quick-start.sh" || stale=1
 fi

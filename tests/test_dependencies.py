@@ -140,7 +140,8 @@ def test_scripts_hold_only_bash():
 def test_bash_defines_no_default_the_settings_table_owns():
     """`${NAME:-value}` for a setting of the table would be a second default that can drift from the row;
     bash asks the table (settings::export_defaults) instead."""
-    pattern = re.compile(r"\$\{(\w+):-(?!\})")  # `${NAME:-}` only reads an unset NAME as empty
+    # `${NAME:-}` only reads an unset NAME as empty, and `${NAME:-${value}}` takes a value found at run time.
+    pattern = re.compile(r"\$\{(\w+):-(?![}$])")
     owned = []
     for path in glob.glob(os.path.join(REPO_ROOT, "scripts", "**", "*.sh"), recursive=True) + \
             glob.glob(os.path.join(REPO_ROOT, "docker", "*.sh")):

@@ -1,6 +1,6 @@
 """A sweep on the cluster target, end to end as run-benchmark.sh runs it (`sweep::main cluster`, scripts/lib/sweep.sh):
 the real embedded Temporal server, the real activity, and every run through training/launch.py's pod path
-(cluster_benchmark.sh pod-run) against the stub kubectl of tests/helpers/k8s.py, whose command lines the real
+(cluster_benchmark.sh pod-run) against the stub kubectl of tests/helpers/stub_tools.py, whose command lines the real
 kubectl also checks. tests/sweep/fake_pod.py plays the trainer in the pod."""
 
 import json
@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("temporalio", reason="the temporalio wheel is not installed (docker/requirements.txt)")
 
-from tests.helpers.k8s import STUB_DIR, StubWorld  # noqa: E402
+from tests.helpers.stub_tools import STUB_DIR, StubWorld  # noqa: E402
 from tests.helpers.sweep import trainer_log  # noqa: E402
 from training.core import settings  # noqa: E402
 from training.sweep import server  # noqa: E402

@@ -18,7 +18,9 @@ from training.sweep import EXIT_INTERRUPTED, SweepError, scales
 
 
 def parse_args(argv):
-    parser = settings.parser_for("sweep", __doc__.split("\n")[0], prog="python -m training.sweep")
+    # A global batch (--quick's) is split among the workers: strong scaling, unless SCALING says otherwise.
+    overlay = {"SCALING": "strong"} if os.environ.get("BATCH_SIZE_MODE") == "global" else None
+    parser = settings.parser_for("sweep", __doc__.split("\n")[0], overlay, prog="python -m training.sweep")
     parser.add_argument("command", nargs="?", default="run", choices=("run", "status"), help="run (default) or status")
     parser.add_argument("--fresh", action="store_true",
                         help="start over: the experiment's folder is renamed <name>.<time>.old, nothing deleted")

@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from training import launch
+from training.cluster import head_run
 from training.core import results as results_schema
 from training.sweep import workflow
 
@@ -43,7 +44,7 @@ def run_command(request, run_dir, attempt, ray_env, execution=""):
     sweep keeps the run ids, and must neither meet nor resume the checkpoints of the one before): every retry
     resumes."""
     run, k8s = request.run, request.target == "k8s"
-    output = f"{launch.settings.POD_KIT_DIR}/{run.run_id}.json" if k8s else os.path.join(run_dir, RESULTS_FILE)
+    output = f"{head_run.POD_KIT_DIR}/{run.run_id}.json" if k8s else os.path.join(run_dir, RESULTS_FILE)
     values = {"EPOCHS": run.epochs, "BATCH_SIZE": run.batch_size, "RUN_ID": run.run_id, "OUTPUT": output}
     resume = False
     if run.kind == "baseline":
