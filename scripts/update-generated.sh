@@ -19,17 +19,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 CHECK=()
 MEASURE=0
-while [[ $# -gt 0 ]]; do
-  case "$1" in
+for arg in "$@"; do
+  case "${arg}" in
     --check) CHECK=(--check) ;;
     --measure) MEASURE=1 ;;
-    -h | --help)
-      usage_from_header "$0"
-      exit 0
-      ;;
-    *) die "${EXIT_BAD_INPUT}" "unknown option '$1' (allowed: --check, --measure, --help)" ;;
+    -h | --help) usage_from_header "$0" && exit 0 ;;
+    *) die "${EXIT_BAD_INPUT}" "unknown option '${arg}' (allowed: --check, --measure, --help)" ;;
   esac
-  shift
 done
 [[ ${#CHECK[@]} -eq 0 || "${MEASURE}" -eq 0 ]] || die "${EXIT_BAD_INPUT}" "--measure rewrites docs; it cannot run with --check"
 

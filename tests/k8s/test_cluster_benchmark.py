@@ -162,7 +162,7 @@ def _a_valid_value(setting):
         return settings.CHOICES[setting.name][-1]
     for candidate in ("1", "0.5", "adaptive", "text"):
         try:
-            settings.parser_of(setting)(candidate)
+            setting.parser()(candidate)
             return candidate
         except settings.SettingsError:
             continue

@@ -8,20 +8,15 @@ import pytest
 
 from tests.helpers.common import REPO_ROOT, program
 
-CASES = [
-    ({"EPOCHS": "0"}, "EPOCHS must be a positive integer, got '0'"),
-    ({"EPOCHS": "ten"}, "EPOCHS must be a positive integer, got 'ten'"),
-    ({"BATCH_SIZE": "-4"}, "BATCH_SIZE must be a positive integer"),
-    ({"TRAIN_SAMPLES": "1.5"}, "TRAIN_SAMPLES must be a positive integer"),
-    ({"DATASET": "imagenet"}, "DATASET must be one of cifar10, synthetic, digits, got 'imagenet'"),
-    ({"DATA_DIR": "/no/such/dir"}, "DATA_DIR '/no/such/dir' does not exist"),
-    ({"LEARNING_RATE": "fast"}, "LEARNING_RATE must be a positive number"),
-    ({"PROGRESS_INTERVAL": "-1"}, "PROGRESS_INTERVAL must be a number, 0 or more, got '-1'"),
-]
-# Ray-only settings: checked by ray_training.py and by the benchmark script before anything starts.
-RAY_CASES = [
-    ({"ALLREDUCE_DTYPE": "float64"}, "ALLREDUCE_DTYPE must be one of float32, bfloat16, float16, got 'float64'"),
-]
+MISTAKES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mistakes.tsv")
+
+
+def _refused_by(*who):
+    """(settings, expected message) of every row of mistakes.tsv refused by one of `who`."""
+    with open(MISTAKES_FILE, encoding="utf-8") as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle if line.strip() and not line.startswith("#")]
+    return [(dict(item.split("=", 1) for item in settings.split()), expected) for settings, expected, by in rows
+            if by in who]
 
 
 def run(args, env, timeout=120):
@@ -35,7 +30,7 @@ def assert_one_line_error(proc, expected):
     assert lines == [f"error: {expected}"] or (len(lines) == 1 and expected in lines[0]), proc.stderr
 
 
-@pytest.mark.parametrize("settings,expected", CASES)
+@pytest.mark.parametrize("settings,expected", _refused_by("trainers"))
 @pytest.mark.parametrize("script", ["training.baseline_training", "training.ray_training"])
 def test_training_scripts_reject_bad_settings(script, settings, expected, python_env, tmp_path):
     env = dict(python_env, RESULTS_DIR=str(tmp_path), **settings)
@@ -44,7 +39,7 @@ def test_training_scripts_reject_bad_settings(script, settings, expected, python
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("settings,expected", RAY_CASES)
+@pytest.mark.parametrize("settings,expected", _refused_by("ray"))
 def test_ray_training_rejects_bad_ray_settings(settings, expected, python_env, tmp_path):
     env = dict(python_env, RESULTS_DIR=str(tmp_path), **settings)
     proc = run(program("training.ray_training"), env)
@@ -58,17 +53,7 @@ def test_kit_benchmark_rejects_a_bad_allreduce_dtype(python_env):
     assert_one_line_error(proc, "BENCH_ALLREDUCE_DTYPE must be one of float32, bfloat16, float16, got 'int8'")
 
 
-@pytest.mark.parametrize("settings,expected", CASES + RAY_CASES + [
-    ({"NUM_WORKERS": "0"}, "NUM_WORKERS must be a positive integer"),
-    ({"LOCAL_RAY_PIN_CPUS": "yes"}, "LOCAL_RAY_PIN_CPUS must be one of 0, 1, got 'yes'"),
-    ({"LOCAL_RAY_DASHBOARD": "maybe"}, "LOCAL_RAY_DASHBOARD must be 0 or 1, got 'maybe'"),
-    ({"DASHBOARD_LOCAL_PORT": "http"}, "DASHBOARD_LOCAL_PORT must be a positive integer, got 'http'"),
-    # Mistakes that used to pass the up-front check and surface only in the Ray run, after the baselines.
-    ({"BATCH_SIZE_MODE": "globl"}, "BATCH_SIZE_MODE must be one of per-worker, global, got 'globl'"),
-    ({"LR_SCALING": "squareroot"}, "LR_SCALING must be one of sqrt, linear, none, got 'squareroot'"),
-    ({"CHECKPOINT_POLICY": "evry"}, "CHECKPOINT_POLICY must be one of every, never"),
-    ({"INJECT_FAILURE_EPOCH": "3", "EPOCHS": "2"}, "INJECT_FAILURE_EPOCH must be at most EPOCHS (2), got 3"),
-    ({"BATCH_SIZE_MODE": "global", "BATCH_SIZE": "63"}, "BATCH_SIZE must divide evenly among NUM_WORKERS=2")])
+@pytest.mark.parametrize("settings,expected", _refused_by("trainers", "ray", "script"))
 def test_benchmark_script_rejects_bad_settings_before_installing_anything(settings, expected, python_env, tmp_path):
     env = dict(python_env, RESULTS_DIR=str(tmp_path), **settings)
     proc = run([os.path.join(REPO_ROOT, "scripts", "run-benchmark.sh"), "--local"], env, timeout=30)
