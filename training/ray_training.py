@@ -39,8 +39,13 @@ def parse_args(argv=None):
 
 
 def check_data(config):
-    """Loads the data once on the driver, so a bad DATA_DIR or TRAIN_SAMPLES fails here in seconds instead of
-    inside every worker after Ray has started them."""
+    """The split's sizes, and a bad DATA_DIR or TRAIN_SAMPLES refused here in seconds instead of inside every
+    worker after Ray has started them. A bundled dataset's sizes are known without loading it (the settings'
+    rules have checked them); CIFAR-10 is loaded once, which also makes the download happen here."""
+    from training.core.settings import datasets
+
+    if config.dataset in datasets.BUNDLED:
+        return datasets.bundled_sizes(config.dataset, config.train_samples, config.test_samples, config.val_fraction)
     from training.core import data
 
     try:

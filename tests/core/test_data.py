@@ -59,6 +59,15 @@ def test_digits_are_real_32x32_rgb_and_split_without_overlap():
     assert not any(x.tobytes() in flat for x in ds.x_val[:50])
 
 
+def test_digits_are_read_from_scikit_learns_file_as_load_digits_gives_them():
+    """The loader reads the file scikit-learn ships instead of importing it (0.85 s per process): the same arrays."""
+    from sklearn.datasets import load_digits
+
+    images, labels = data.digits_arrays()
+    reference = load_digits()
+    assert np.array_equal(images, reference.images) and np.array_equal(labels, reference.target)
+
+
 def test_synthetic_says_accuracy_is_meaningless():
     ds = data.load_dataset("synthetic", train_samples=90, test_samples=20, val_fraction=0.1, seed=0)
     assert ds.sizes() == {"train": 90, "val": 10, "test": 20} and not ds.accuracy_meaningful

@@ -224,14 +224,16 @@ def test_the_comparisons_must_match_list_comes_from_the_rows():
     assert all(settings.BY_NAME[name.upper()].recorded for name in settings.MUST_MATCH)
 
 
-def test_the_datasets_sizes_the_early_check_uses_are_the_loaders():
+@pytest.mark.parametrize("name, train, test", [("digits", None, None), ("digits", 500, 100),
+                                              ("synthetic", None, None), ("synthetic", 333, 77)])
+def test_a_bundled_datasets_split_known_without_loading_it_is_the_loaders(name, train, test):
+    """The Ray driver and the early checks use datasets.bundled_sizes; data.load_dataset must agree."""
     from training.core import data
     from training.core.settings import datasets
 
-    digits = data.load_dataset("digits", val_fraction=0.1, seed=1)
-    assert len(digits.y_train) == datasets.training_images("digits", None, 0.1)
-    synthetic = data.load_dataset("synthetic", train_samples=100, val_fraction=0.1, seed=1)
-    assert len(synthetic.y_train) == datasets.training_images("synthetic", 100, 0.1)
+    loaded = data.load_dataset(name, None, train, test, 0.1, 7)
+    assert loaded.sizes() == datasets.bundled_sizes(name, train, test, 0.1)
+    assert len(loaded.y_train) == datasets.training_images(name, train, 0.1)
 
 
 @pytest.mark.parametrize("programs, environ, expected", [
@@ -242,6 +244,9 @@ def test_the_datasets_sizes_the_early_check_uses_are_the_loaders():
      "BATCH_SIZE must give a global batch (2000 images: BATCH_SIZE 1000, per-worker, 2 workers) of at most the "
      "1294 training images of DATASET=digits, got 1000"),
     ("ray", {"TRAIN_SAMPLES": "100", "BATCH_SIZE": "64"}, "TRAIN_SAMPLES must hold at least one global batch"),
+    ("baseline", {"DATASET": "digits", "TRAIN_SAMPLES": "5000"}, "TRAIN_SAMPLES must be at most 1294 for "
+     "DATASET=digits (it has 1438 training images, 10% held out), got 5000"),
+    ("ray", {"DATASET": "digits", "TEST_SAMPLES": "400"}, "TEST_SAMPLES must be at most 359 for DATASET=digits"),
 ])
 def test_a_batch_no_epoch_could_fill_is_refused_from_the_command_line_in_one_line(programs, environ, expected):
     proc = subprocess.run([sys.executable, "-m", "training.core.settings", "check", "--programs", programs],

@@ -4,15 +4,16 @@ Every split is made here, from the seed, so the baseline and each Ray worker see
 test images. Images stay uint8 until batched (normalize_batch), which keeps a 50,000-image set at 150 MB.
 """
 
+import importlib.util
 import os
 import pickle
 from dataclasses import dataclass
 
 import numpy as np
 
-from training.core.settings import cifar_folder
-from training.core.settings.datasets import (DIGITS_TEST_FRACTION, SYNTHETIC_TEST_IMAGES,
-                                            SYNTHETIC_TRAIN_IMAGES)
+from training.core.settings import cifar_folder, datasets
+from training.core.settings.datasets import DIGITS_TEST_FRACTION
+from training.core.settings.errors import SettingsError
 
 IMAGE_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
@@ -105,15 +106,25 @@ def _load_cifar10(data_dir):
     return read_cifar_dir(folder) + ("keras-cache",)
 
 
-def _load_digits(seed):
-    from sklearn.datasets import load_digits
+def digits_arrays():
+    """scikit-learn's bundled digits (8x8 images, values 0..16) and their labels, read from the file it ships: the
+    arrays `sklearn.datasets.load_digits()` returns (a test compares), without importing scikit-learn, which cost
+    every process that loads them 0.85 s (the Ray driver's data check and each worker's setup among them)."""
+    package = importlib.util.find_spec("sklearn")
+    if package is None:
+        raise DataError("DATASET=digits needs scikit-learn (in the kit's requirements; run scripts/test.sh or "
+                        "scripts/run-benchmark.sh once to install them)")
+    table = np.loadtxt(os.path.join(package.submodule_search_locations[0], "datasets", "data", "digits.csv.gz"),
+                       delimiter=",")
+    return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
 
-    digits = load_digits()
+
+def _load_digits(seed):
+    small, labels = digits_arrays()
     # 8x8 images with values 0..16: scale to 0..255 and repeat each pixel 4x4 and over 3 channels, so the
     # CIFAR-10 model runs unchanged.
-    small = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    small = np.rint(small * (255.0 / 16.0)).astype(np.uint8)
     images = np.repeat(np.repeat(small, 4, axis=1), 4, axis=2)[..., None].repeat(3, axis=3)
-    labels = digits.target.astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(labels))
     n_test = int(round(len(labels) * DIGITS_TEST_FRACTION))
     test, train = order[:n_test], order[n_test:]
@@ -140,24 +151,20 @@ def load_dataset(name, data_dir=None, train_samples=None, test_samples=None, val
         x_pool, y_pool, x_test, y_test = _load_digits(seed)
         classes, meaningful, source = DIGIT_CLASSES, True, "scikit-learn"
     elif name == "synthetic":
-        n_train = int(np.ceil((train_samples or SYNTHETIC_TRAIN_IMAGES * (1 - val_fraction)) / (1 - val_fraction)))
-        x_pool, y_pool, x_test, y_test = _load_synthetic(seed, n_train, test_samples or SYNTHETIC_TEST_IMAGES)
+        pool, tests = datasets.training_pool(name, train_samples, val_fraction), datasets.test_pool(name, test_samples)
+        x_pool, y_pool, x_test, y_test = _load_synthetic(seed, pool, tests)
         classes, meaningful, source = tuple(str(c) for c in range(NUM_CLASSES)), False, "random"
     else:
         raise DataError(f"DATASET must be one of cifar10, synthetic, digits, got '{name}'")
 
+    try:  # the counts from the arrays as loaded: a CIFAR-10 folder may hold fewer images than the official one
+        sizes = datasets.split_sizes(name, len(y_pool), len(y_test), train_samples, test_samples, val_fraction)
+    except SettingsError as err:
+        raise DataError(str(err)) from None
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y_pool))
-    wanted_train = train_samples or int(len(order) * (1 - val_fraction))
-    n_val = max(1, int(round(wanted_train * val_fraction / (1 - val_fraction))))
-    if wanted_train + n_val > len(order):
-        allowed = int(len(order) * (1 - val_fraction))
-        raise DataError(f"TRAIN_SAMPLES must be at most {allowed} for DATASET={name} "
-                        f"(it has {len(order)} training images, {val_fraction:.0%} held out), got {wanted_train}")
-    val_idx, train_idx = order[:n_val], order[n_val:n_val + wanted_train]
-    if test_samples and test_samples > len(y_test):
-        raise DataError(f"TEST_SAMPLES must be at most {len(y_test)} for DATASET={name}, got {test_samples}")
-    test_order = rng.permutation(len(y_test))[: test_samples or len(y_test)]
+    val_idx, train_idx = order[:sizes["val"]], order[sizes["val"]:sizes["val"] + sizes["train"]]
+    test_order = rng.permutation(len(y_test))[:sizes["test"]]
     return Dataset(
         name=name, source=source,
         x_train=x_pool[train_idx], y_train=y_pool[train_idx],

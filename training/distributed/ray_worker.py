@@ -283,10 +283,14 @@ def fit(model, datasets, shards, run, callbacks, start_epoch, rank, queue):
 def score_test_shard(model, shards, run):
     """Each worker scores its own test share with a plain copy of the trained weights (no collectives); the
     driver adds the counts, which equal one process scoring the whole set."""
+    started = time.time()
     plain = build_model(learning_rate=run.learning_rate, seed=run.seed, **run.model_options)
+    built = time.time()
     plain.set_weights(model.get_weights())
+    copied = time.time()
     ds = shards.ds
-    return evaluate_counts(plain, ds.x_test[shards.test], ds.y_test[shards.test], data.NUM_CLASSES)
+    counts = evaluate_counts(plain, ds.x_test[shards.test], ds.y_test[shards.test], data.NUM_CLASSES)
+    return {**counts, "spans": {"build": built - started, "weights": copied - built, "score": time.time() - copied}}
 
 
 def step_ticker(run, rank, world, shards, queue):

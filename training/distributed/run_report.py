@@ -118,6 +118,8 @@ def fixed_costs(attempts, done, history, timings):
         "after_fit_seconds": teardown,
         # Of the teardown: scoring the test shards, then Ray Train ending the worker group.
         "test_evaluation_seconds": (rank0["time"] - rank0["fit_ended"]) if "time" in rank0 else None,
+        # Of the scoring, rank 0's: a plain model built, the trained weights copied into it, its share scored.
+        "test_evaluation_spans": rank0["counts"].get("spans"),
         "worker_group_shutdown_seconds": (timings["fit_returned"] - max(d["time"] for d in done)
                                           if all("time" in d for d in done) else None),
         "max_epoch_pause_seconds": max(epoch_pauses(attempts), default=0.0),

@@ -8,7 +8,7 @@ from training.core.tf_env import WORKER_ENV
 # Ray Train's own switches for every run of the kit: no preemption watcher, an actor per run that polls for cloud
 # nodes being reclaimed (a laptop or Minikube has none); measured: one process and about 1.4 s of CPU fewer while
 # the workers start (benchmarks/startup_trace.py).
-TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
 # What every process of a job needs in its environment from its start: the driver (Ray Train reads its switches
 # there and in its controller) and every worker.
 JOB_ENV = {**WORKER_ENV, **TRAIN_ENV}

@@ -45,8 +45,14 @@ def derived(program, get):
 
 
 def _data_rules(program, get, global_batch):
-    """A batch no epoch could fill, known from the dataset's size before anything loads it."""
+    """A sample count the dataset cannot give, or a batch no epoch could fill, known from the dataset's size
+    before anything loads it (a CIFAR-10 folder's own count is checked when it is read)."""
     train = get("TRAIN_SAMPLES")
+    if get("DATASET") in datasets.BUNDLED:
+        try:
+            datasets.bundled_sizes(get("DATASET"), train, get("TEST_SAMPLES"), get("VAL_FRACTION"))
+        except SettingsError as err:
+            return [str(err)]
     images = datasets.training_images(get("DATASET"), train, get("VAL_FRACTION"))
     if images >= global_batch:
         return []
