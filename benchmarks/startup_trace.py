@@ -33,6 +33,8 @@ PHASES = (
     ("worker_group_start_seconds", "worker group start: controller, placement, worker processes, backend"),
     ("worker_setup_seconds", "worker setup: TensorFlow, strategy, data, model, up to model.fit"),
     ("first_step_seconds", "first training step (tracing)"),
+    ("test_evaluation_seconds", "after model.fit: scoring the test set (not start-up)"),
+    ("worker_group_shutdown_seconds", "after model.fit: Ray Train ending the worker group (not start-up)"),
 )
 
 

@@ -21,7 +21,7 @@ and its jobs ship the driver's code.
 import os
 import sys
 
-from training.distributed.runtime_env import JOB_ENV
+from training.distributed.runtime_env import TRAIN_ENV, WORKER_ENV
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
@@ -34,7 +34,9 @@ def hold_to_loopback():
 def main(argv=None):
     """`python -m training.distributed.local_node start ...`: Ray's CLI for one node of the local cluster."""
     hold_to_loopback()
-    os.environ.update(JOB_ENV)
+    os.environ.update(WORKER_ENV)
+    for name, value in TRAIN_ENV.items():  # Ray Train's own switches: the user's value, where one is set, wins
+        os.environ.setdefault(name, value)
     from ray._common.network_utils import is_localhost
     from ray._private import ray_constants, services
 
