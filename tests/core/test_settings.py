@@ -60,7 +60,7 @@ def test_the_argv_builder_and_the_trainers_parser_agree_on_every_setting(program
     for name, text in values.items():
         setting = settings.BY_NAME[name]
         expected = setting.parser()(text)
-        got = getattr(args, setting.flag(program).lstrip("-").replace("-", "_"))
+        got = getattr(args, setting.dest(program))
         assert got == expected or (name == "STORAGE_PATH" and got == os.path.abspath(text)), name
 
 

@@ -12,8 +12,8 @@ of the cluster gets LOOPBACK_ENV (the nodes, what they start, the driver), and e
 below: Ray's own `ray start`, allowed to add a worker node while a loopback address stays as given.
 
 Code and environment. The nodes run from this checkout (PYTHONPATH, exported by scripts/lib/common.sh) and main()
-puts JOB_ENV (runtime_env.py) in each node's environment, which every Ray worker it starts inherits. A job on
-this cluster then needs no runtime_env (runtime_env.job_runtime_env): no package to upload and unpack, no
+puts JOB_ENV (runtime_env.py: the workers' environment and Ray Train's switches) in each node's environment,
+which every Ray worker it starts inherits. A job on this cluster then needs no runtime_env (runtime_env.job_runtime_env): no package to upload and unpack, no
 per-job environment for the agents to set up. The Kubernetes path uses none of this: a pod binds its pod IP,
 and its jobs ship the driver's code.
 """
@@ -21,7 +21,8 @@ and its jobs ship the driver's code.
 import os
 import sys
 
-from training.distributed.runtime_env import TRAIN_ENV, WORKER_ENV
+from training.core.tf_env import WORKER_ENV
+from training.distributed.runtime_env import TRAIN_ENV
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 

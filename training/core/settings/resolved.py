@@ -4,7 +4,7 @@ workers as a plain dict (to_dict / from_dict), so a new setting is a row in the 
 a test: nothing lists the settings a second time."""
 
 from training.core.settings import rules
-from training.core.settings.table import BY_NAME, SETTINGS, of_program
+from training.core.settings.table import BY_NAME, model_options, of_program
 
 
 class ResolvedRun:
@@ -19,7 +19,7 @@ class ResolvedRun:
     def from_args(cls, program, args):
         """From a namespace parsed by args.parse (flag dests), or a dict of the same names."""
         names = args if isinstance(args, dict) else vars(args)
-        values = {s.name: names.get(s.flag(program).lstrip("-").replace("-", "_")) for s in of_program(program)}
+        values = {s.name: names.get(s.dest(program)) for s in of_program(program)}
         return cls(program, values)
 
     def __getattr__(self, name):
@@ -49,7 +49,7 @@ class ResolvedRun:
     @property
     def model_options(self):
         """build_model's keyword arguments: the table's model hyper-parameters."""
-        return {s.name.lower(): self.values[s.name] for s in SETTINGS if s.model and s.name in self.values}
+        return model_options({name.lower(): value for name, value in self.values.items()})
 
     def to_dict(self):
         return {"program": self.program, "values": self.values, "derived": self.derived}

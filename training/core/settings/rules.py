@@ -16,7 +16,7 @@ def value_of(values, name, program=None):
     if isinstance(values, dict):
         value = values.get(name)
     else:
-        value = getattr(values, setting.flag(program).lstrip("-").replace("-", "_"), None)
+        value = getattr(values, setting.dest(program), None)
     if value is None:
         default = default_of(setting, program)
         value = None if default is None else setting.parser()(default)

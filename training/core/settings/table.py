@@ -45,6 +45,10 @@ class Setting:
     def flag(self, program):
         return self.flags.get(program, "--" + self.name.lower().replace("_", "-"))
 
+    def dest(self, program):
+        """The attribute argparse gives the flag's value (the namespace a program's parser returns)."""
+        return self.flag(program).lstrip("-").replace("-", "_")
+
     def parser(self):
         return self.kind(self.name)
 
