@@ -33,8 +33,20 @@ PHASES = (
     ("worker_group_start_seconds", "worker group start: controller, placement, worker processes, backend"),
     ("worker_setup_seconds", "worker setup: TensorFlow, strategy, data, model, up to model.fit"),
     ("first_step_seconds", "first training step (tracing)"),
+    ("fit_edges.train_end_to_return", "inside model.fit, after Keras' end of training (not start-up)"),
     ("test_evaluation_seconds", "after model.fit: scoring the test set (not start-up)"),
     ("worker_group_shutdown_seconds", "after model.fit: Ray Train ending the worker group (not start-up)"),
+)
+
+# Rank 0's steps inside the worker setup (ray_worker.Spans), in the order they run.
+SETUP_SPANS = (
+    ("tensorflow", "TensorFlow: what is left of its import, thread pools"),
+    ("strategy", "MultiWorkerMirroredStrategy"),
+    ("data", "this worker's shard"),
+    ("model", "the model built under the strategy"),
+    ("checkpoint_cost", "one checkpoint written, its cost for the adaptive policy"),
+    ("datasets", "tf.data datasets"),
+    ("first_batch", "the first batch read"),
 )
 
 
@@ -69,6 +81,12 @@ def one_run(out_dir, index):
     return result["fixed_costs"], rows, cluster_seconds
 
 
+def _cost(costs, key):
+    """A run's fixed cost by name; "group.name" for one inside a group (fit_edges)."""
+    group, _, name = key.rpartition(".")
+    return (costs.get(group) or {}).get(name) if group else costs.get(key)
+
+
 def _median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -81,8 +99,12 @@ def _spread(values):
 
 def summarize(runs):
     """Medians over the runs: each phase, and each process by its name and order of start within its name."""
-    phases = [(label, _median([r[0].get(key) for r in runs]), _spread([r[0].get(key) for r in runs]))
+    phases = [(label, _median([_cost(r[0], key) for r in runs]), _spread([_cost(r[0], key) for r in runs]))
               for key, label in PHASES]
+    at = next(i for i, (key, _) in enumerate(PHASES) if key == "worker_setup_seconds") + 1
+    spans = [[(r[0].get("worker_setup_spans") or {}).get(key) for r in runs] for key, _ in SETUP_SPANS]
+    phases[at:at] = [(f"&nbsp;&nbsp;of which (rank 0): {label}", _median(values), _spread(values))
+                     for (_, label), values in zip(SETUP_SPANS, spans)]
     keyed = []
     for _, rows, _ in runs:
         counts = {}

@@ -231,17 +231,19 @@ def check_storage(config):
 
 def make_trainer(config, queue):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
     from training.distributed import ray_worker
+    from training.distributed.runtime_env import train_worker_env
     from training.distributed.tf_backend import TensorflowBackend
+    from training.distributed.trainer import KitTrainer
 
     resources = {"CPU": config.cpus_per_worker}
     if config.use_gpu:
         resources["GPU"] = 1
     # TensorflowTrainer's own construction (DataParallelTrainer + its TF_CONFIG backend), without TensorFlow in
-    # this process and in Ray Train's controller (tf_backend.py says what that saves).
-    return DataParallelTrainer(
+    # this process and in Ray Train's controller (tf_backend.py says what that saves), and without the helpers a
+    # run without Ray Datasets does not use (trainer.py).
+    return KitTrainer(
         ray_worker.train_loop_per_worker,
         backend_config=TensorflowBackend(threads=config.cpus_per_worker),
         train_loop_config=worker_config(config, queue),
@@ -249,7 +251,8 @@ def make_trainer(config, queue):
                                      resources_per_worker=resources),
         run_config=RunConfig(name=config.run_id, storage_path=config.storage_path,
                              failure_config=FailureConfig(max_failures=config.max_failures),
-                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+                             checkpoint_config=CheckpointConfig(num_to_keep=2),
+                             worker_runtime_env=train_worker_env(config.cpus_per_worker)),
     )
 
 
@@ -290,6 +293,9 @@ def main(argv=None):
     import_done = time.time()
     ray = start_ray(config.ray_address, config.num_workers * config.cpus_per_worker)
     ray_ready = time.time()
+    from training.distributed.trainer import start_autoscaling_coordinator
+
+    start_autoscaling_coordinator()
     shape = cluster_shape(ray)
     check_capacity(config, shape)
 

@@ -99,3 +99,6 @@ def test_head_pod_command_trains_on_both_worker_nodes(netns_cluster):
     assert netns_cluster.head_ip not in ips
     assert sorted(ips) == sorted(netns_cluster.worker_ips)
     assert sorted(w["kubernetes_node"] for w in results["workers"]) == ["worker1", "worker2"]
+    # With a shipped runtime_env (py_modules and env_vars, as in a pod) the trainer's worker_runtime_env still
+    # reaches each worker: its TensorFlow import began as its process started.
+    assert [w["tf_import_started_by"] for w in results["workers"]] == ["process start", "process start"]

@@ -77,6 +77,8 @@ def test_two_workers_learn_like_the_baseline_on_disjoint_shards(undisturbed, pyt
     assert all(w["tf_threads"] == {"intra_op": 1, "inter_op": 1} for w in workers)
     # tf-keras and the allocator settings reached each worker process (here through its node: local_node.py).
     assert all(w["env_at_start"] == WORKER_ENV for w in workers)
+    # Each worker's TensorFlow import began as its process started (runtime_env.train_worker_env's hook).
+    assert [w["tf_import_started_by"] for w in workers] == ["process start", "process start"]
     # Each step of each worker takes its whole per-worker batch (no rebatching by the strategy).
     assert [w["images_per_step"] for w in workers] == [32, 32]
     # The local cluster holds each worker's training threads to a CPU of its own.
@@ -88,6 +90,10 @@ def test_two_workers_learn_like_the_baseline_on_disjoint_shards(undisturbed, pyt
     assert all(e["cpu_seconds"] > 0 and e["cpu_wait_seconds"] >= 0 for w in workers for e in w["epoch_cpu"])
     fixed = ray_result["fixed_costs"]
     assert fixed["command_start_to_first_step_seconds"] > fixed["start_to_fit_seconds"] > fixed["ray_init_seconds"]
+    # Rank 0's setup, step by step, adds up to the worker setup (the spans end where its `worker` message went).
+    spans = fixed["worker_setup_spans"]
+    assert list(spans) == ["tensorflow", "strategy", "data", "model", "checkpoint_cost", "datasets", "first_batch"]
+    assert 0 < sum(spans.values()) <= fixed["worker_setup_seconds"]
     cluster_shape = ray_result["environment"]["ray_cluster"]
     assert cluster_shape["nodes"] == 3 and cluster_shape["cpus"] == 2
     assert ray_result["environment"]["cpus_used"] == 2

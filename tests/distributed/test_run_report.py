@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.distributed.run_report import epoch_pauses, recovery_account, split_attempts
+from training.distributed.run_report import epoch_pauses, fit_edges, recovery_account, split_attempts
 
 
 def worker(rank, t, resumed=0):
@@ -46,6 +46,18 @@ def test_the_first_step_is_kept_per_attempt_for_the_start_up_cost():
     attempts = split_attempts([worker(0, 0.0), {"type": "fit_started", "time": 1.0},
                                {"type": "first_step", "time": 3.5}, epoch(1, 11.0)])
     assert attempts[0]["fit_started"] == 1.0 and attempts[0]["first_step"] == 3.5
+
+
+def test_the_time_inside_model_fit_but_outside_its_epochs_is_split_at_its_edges():
+    """Where an intermittent stall of model.fit sits (issue 24): before the first epoch, after the last epoch's
+    callbacks, or between Keras' end of training and fit returning."""
+    done = {"fit_started": 100.0, "fit_ended": 130.0,
+            "fit_marks": {"first_epoch_begin": 100.25, "last_epoch_done": 124.0,
+                          "train_end": 124.5}}
+    assert fit_edges(done) == pytest.approx({"before_first_epoch": 0.25, "after_last_epoch": 0.5,
+                                             "train_end_to_return": 5.5})
+    # A resumed run with nothing left to fit has no epochs and no marks.
+    assert fit_edges({"fit_started": 1.0, "fit_ended": 1.0, "fit_marks": {}}) == {}
 
 
 # --- the whole document: Ray Train's Result plus the queue -------------------------------------------------------

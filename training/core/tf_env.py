@@ -28,6 +28,8 @@ ALLOCATOR_ENV = {"TF_CPU_ALLOCATOR_USE_BFC": "true", "MALLOC_ARENA_MAX": "1"}
 WORKER_ENV = {**LEGACY_KERAS_ENV, **ALLOCATOR_ENV}
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number
 WORKER_CPUS_VAR = "KIT_WORKER_CPUS"
+# A Ray Train worker's CPU share, for the TensorFlow import its process starts with (import_at_process_start).
+TF_THREADS_VAR = "KIT_TF_THREADS"
 COMPUTE_THREAD_PREFIX = "tf_Compute"
 
 
@@ -111,23 +113,44 @@ def prepare_environment(threads=None, allocator=True):
     return threads
 
 
-def start_import(threads):
+_import_thread = None
+# Who started this process's TensorFlow import (start_import's `by`), recorded in each Ray worker's facts.
+import_started_by = None
+
+
+def start_import(threads, by="caller"):
     """Imports TensorFlow and tf-keras on a thread from now on, so that a process with something else to wait for
     (a Ray Train worker, while its group is set up) has them ready when configure_tensorflow() asks: importing is
     a few seconds of CPU, and no thread pool is fixed by it (only running an op starts the runtime).
-    configure_tensorflow(threads) waits for it, through Python's import lock, if it has not finished."""
+    configure_tensorflow(threads) waits for it, through Python's import lock, if it has not finished. Once per
+    process: a second call returns the first call's thread."""
     import importlib
     import threading
 
+    global _import_thread, import_started_by
+    if _import_thread is not None:
+        return _import_thread
     prepare_environment(threads)
+    import_started_by = by
 
     def load():
         for name in ("tensorflow", "tf_keras"):
             importlib.import_module(name)
 
-    thread = threading.Thread(target=load, name="kit-tf-import", daemon=True)
-    thread.start()
-    return thread
+    _import_thread = threading.Thread(target=load, name="kit-tf-import", daemon=True)
+    _import_thread.start()
+    return _import_thread
+
+
+def import_at_process_start():
+    """Ray's worker_process_setup_hook for the kit's Ray Train workers (runtime_env.train_worker_env): the import
+    starts as the worker process starts, before Ray Train has made it a worker, so it runs beside Ray Train's own
+    imports and set-up of the group instead of after them. TF_THREADS_VAR holds the worker's CPU share. Never
+    raises: a hook that fails would fail the worker, and configure_tensorflow() imports TensorFlow all the same."""
+    try:
+        start_import(int(os.environ.get(TF_THREADS_VAR) or 0) or None, by="process start")
+    except Exception:  # noqa: BLE001 - an early import is an optimization; the worker's own import reports errors
+        pass
 
 
 def configure_tensorflow(threads=None, allocator=True):

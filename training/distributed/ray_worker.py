@@ -24,6 +24,7 @@ from training.core.evaluation import evaluate_counts
 from training.core.fitting import epoch_recorder, run_fit, standard_callbacks
 from training.core.model import build_model
 from training.core.step_progress import StepTicker
+from training.core import tf_env
 from training.core.tf_env import WORKER_ENV, configure_tensorflow, pin_compute_threads, worker_cpus
 from training.core import storage
 from training.distributed.ray_run_config import RayRunConfig
@@ -60,6 +61,17 @@ def _indices_digest(indices):
     return hashlib.sha256(",".join(str(int(i)) for i in indices).encode()).hexdigest()[:16]
 
 
+class Spans:
+    """Seconds each named setup step took, in order: where a worker's setup goes, for the run's fixed costs."""
+
+    def __init__(self, started):
+        self.seconds, self._last = {}, started
+
+    def mark(self, name):
+        now = time.time()
+        self.seconds[name], self._last = now - self._last, now
+
+
 # --- the steps ----------------------------------------------------------------------------------------------------
 
 
@@ -72,6 +84,8 @@ def start_tensorflow(cpus):
              "pinned_cpus": worker_cpus()}
     # Thread pools first: TensorFlow reads them once, when its runtime starts.
     tf, facts["tf_threads"] = configure_tensorflow(cpus)
+    # "process start" where runtime_env.train_worker_env's hook ran, as it should on every cluster.
+    facts["tf_import_started_by"] = tf_env.import_started_by
     return tf, facts
 
 
@@ -167,7 +181,27 @@ def make_datasets(strategy, shards, seed, rank, start_epoch):
         skip_batches=start_epoch * shards.steps))
     val_ds = strategy.distribute_datasets_from_function(
         lambda _: data.make_tf_dataset(x_val, y_val, batch, repeat=True))
-    return train_ds, val_ds
+    return keep_iterators(train_ds), val_ds
+
+
+# Every iterator made over the training set, kept for the life of the worker process (keep_iterators).
+_KEPT_ITERATORS = []
+
+
+def keep_iterators(distributed_dataset):
+    """The same dataset, whose iterators live as long as this worker process. model.fit destroys its training
+    iterator as it returns, and destroying MultiWorkerMirroredStrategy's (a multi-device iterator) took about 7 s
+    in 8 of 12 fits (benchmarks/fit_exit_probe.py); kept, fit returned at once every time. The process ends with
+    the run, so keeping it costs a few prefetched batches of memory (BENCHMARKS.md, "What was tried")."""
+
+    class KeptIterators(type(distributed_dataset)):
+        def __iter__(self):
+            iterator = super().__iter__()
+            _KEPT_ITERATORS.append(iterator)
+            return iterator
+
+    distributed_dataset.__class__ = KeptIterators
+    return distributed_dataset
 
 
 def describe_worker(ctx, run, shards, facts, start_epoch, recovery):
@@ -222,9 +256,20 @@ class EpochEnd:
         self.queue, self.rank, self.storage_dir = queue, rank, storage_dir
         self.injector, self.pinned_cpus = injector, pinned_cpus
         self.first_step_done = False
+        # The latest epoch's weights, as every rank read them together: the test scoring takes them from here.
+        self.weights = None
+        # When model.fit reached its edges (the first epoch's begin, the last epoch's callbacks' end, Keras' end of
+        # training): what inside model.fit is outside the epochs (run_report.fit_edges).
+        self.marks = {}
 
     def keras_callback(self, tf):
-        return tf.keras.callbacks.LambdaCallback(on_train_batch_end=self.after_step, on_epoch_end=self.after_epoch)
+        return tf.keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs=None: self.marks.setdefault("first_epoch_begin", time.time()),
+            on_train_batch_end=self.after_step, on_epoch_end=self.after_epoch,
+            on_train_end=lambda logs=None: self.mark("train_end"))
+
+    def mark(self, name):
+        self.marks[name] = time.time()
 
     def after_step(self, step, logs=None):
         if not self.first_step_done:
@@ -243,13 +288,14 @@ class EpochEnd:
         self.history.append(record)
         # Batch normalization's moving statistics are sync-on-read variables: reading them is an all-reduce
         # that every worker must join, so all ranks read the weights, though only rank 0 may save them.
-        weights = self.model.get_weights()
+        weights = self.weights = self.model.get_weights()
         written = self.checkpoint_if_due(record, weights) if self.loop is not None else {}
         ray.train.report({"epoch": record["epoch"], "loss": record["loss"], "val_loss": record["val_loss"],
                           "val_accuracy": record["val_accuracy"]}, checkpoint=written.get("checkpoint"),
                          checkpoint_dir_name=checkpoints.dir_name(record["epoch"]) if written else None)
         if written:
             checkpoints.discard_local(written["folder"])
+        self.mark("last_epoch_done")
 
     def checkpoint_if_due(self, record, weights):
         """Rank 0 only (every worker holds the same weights after the all-reduce): the loop decides, and the
@@ -280,17 +326,29 @@ def fit(model, datasets, shards, run, callbacks, start_epoch, rank, queue):
     return started, time.time() - started
 
 
-def score_test_shard(model, shards, run):
+def score_test_shard(model, shards, run, weights=None):
     """Each worker scores its own test share with a plain copy of the trained weights (no collectives); the
-    driver adds the counts, which equal one process scoring the whole set."""
+    driver adds the counts, which equal one process scoring the whole set. `weights` are the final epoch's, which
+    every rank read together at its end (EpochEnd): reading them again here is a collective of its own (batch
+    normalization's statistics), which the ranks reach at different times after fit: it took about 6 s in 2 of 6
+    runs of a probe, 0.15 s otherwise (BENCHMARKS.md, "What was tried"). None (nothing was fitted): read now."""
     started = time.time()
     plain = build_model(learning_rate=run.learning_rate, seed=run.seed, **run.model_options)
     built = time.time()
-    plain.set_weights(model.get_weights())
+    plain.set_weights(model.get_weights() if weights is None else weights)
     copied = time.time()
     ds = shards.ds
     counts = evaluate_counts(plain, ds.x_test[shards.test], ds.y_test[shards.test], data.NUM_CLASSES)
     return {**counts, "spans": {"build": built - started, "weights": copied - built, "score": time.time() - copied}}
+
+
+def final_weights(callbacks, epoch_end):
+    """The weights model.fit ended with, as already read by every rank: early stopping's best epoch's when it
+    restores them at the end of training (tf-keras does, in on_train_end), else the final epoch's."""
+    for callback in callbacks:
+        if getattr(callback, "restore_best_weights", False) and getattr(callback, "best_weights", None) is not None:
+            return callback.best_weights
+    return epoch_end.weights
 
 
 def step_ticker(run, rank, world, shards, queue):
@@ -302,11 +360,11 @@ def step_ticker(run, rank, world, shards, queue):
                       shards.steps, shards.batch * world)
 
 
-def report_done(queue, rank, fit_span, recorder, counts):
+def report_done(queue, rank, fit_span, recorder, counts, fit_marks):
     """Every rank's own end of training, for the driver: its fit times, CPU per epoch and test counts."""
     started, seconds = fit_span
     _send(queue, {"type": "done", "rank": rank, "fit_started": started, "fit_seconds": seconds,
-                  "fit_ended": started + seconds, "epochs_run": len(recorder.history),
+                  "fit_ended": started + seconds, "fit_marks": fit_marks, "epochs_run": len(recorder.history),
                   "steps_in_epoch": recorder.steps_in_epoch, "counts": counts,
                   "epoch_cpu": [{k: r.get(k) for k in ("epoch", "seconds", "cpu_seconds", "cpu_wait_seconds")}
                                 for r in recorder.history]})
@@ -329,22 +387,31 @@ def train_loop_per_worker(config):
     import ray.train
 
     attempt_started = time.time()
+    spans = Spans(attempt_started)
     run, queue = RayRunConfig.from_dict(config["run"]), config["queue"]
     tf, facts = start_tensorflow(run.cpus_per_worker)
+    spans.mark("tensorflow")
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     strategy = make_strategy(tf, run.collective)
+    spans.mark("strategy")
     shards = load_shards(run, rank, world)
+    spans.mark("data")
     model, restored = build_and_restore(strategy, run, world)
+    spans.mark("model")
     loop, recovery = start_checkpoint_loop(run, restored, strategy, model, rank, config["run_started"])
+    spans.mark("checkpoint_cost")
     start_epoch = restored["epoch"] if restored else 0
     history = list(restored["history"]) if restored else []
 
     # TensorFlow's op threads exist now that the model is built: the opt-in local pinning can take them.
     facts["pinned_threads"] = pin_compute_threads(facts["pinned_cpus"]) if facts["pinned_cpus"] else 0
     datasets = make_datasets(strategy, shards, run.seed, rank, start_epoch)
+    spans.mark("datasets")
     info = describe_worker(ctx, run, shards, facts, start_epoch, recovery)
     info["images_per_step"] = images_per_step(strategy, datasets[0])
+    spans.mark("first_batch")
+    info["setup_spans"] = spans.seconds
     _send(queue, {"type": "worker", "attempt_started": attempt_started, "resumed_from_epoch": start_epoch,
                   "restored_from": restored["path"] if restored else None,
                   "skipped_checkpoints": restored["skipped"] if restored else [], **info})
@@ -356,5 +423,6 @@ def train_loop_per_worker(config):
     callbacks = standard_callbacks(run.early_stopping_patience) + [recorder, epoch_end.keras_callback(tf)]
     fit_span = fit(model, datasets, shards, run, callbacks, start_epoch, rank, queue)
 
-    report_done(queue, rank, fit_span, recorder, score_test_shard(model, shards, run))
+    counts = score_test_shard(model, shards, run, final_weights(callbacks, epoch_end))
+    report_done(queue, rank, fit_span, recorder, counts, epoch_end.marks)
     return run_summary(history, shards, model, loop) if rank == 0 else None

@@ -107,6 +107,8 @@ def fixed_costs(attempts, done, history, timings):
         "driver_setup_seconds": timings["fit_called"] - timings["ray_ready"],
         "worker_group_start_seconds": first_start - timings["fit_called"],
         "worker_setup_seconds": first_fit_call - first_start,
+        # Of the worker setup, rank 0's steps (ray_worker.Spans): TensorFlow, strategy, data, model, ...
+        "worker_setup_spans": attempts[0]["start"].get("setup_spans"),
         "start_to_fit_seconds": first_fit_call - timings["script_start"],
         # From the moment the command's process started to the end of the first training step (its tracing).
         "command_start_to_first_step_seconds": (first_step - process_start) if first_step else None,
@@ -123,7 +125,22 @@ def fixed_costs(attempts, done, history, timings):
         "worker_group_shutdown_seconds": (timings["fit_returned"] - max(d["time"] for d in done)
                                           if all("time" in d for d in done) else None),
         "max_epoch_pause_seconds": max(epoch_pauses(attempts), default=0.0),
+        "fit_edges": fit_edges(rank0),
     }
+
+
+def fit_edges(rank0):
+    """Of rank 0's model.fit, the seconds outside its epochs: before the first epoch began, from the last epoch's
+    callbacks' end (its report and checkpoint included) to Keras' end of training, and from there to fit
+    returning (ray_worker.keep_iterators says what stalled there)."""
+    marks, spans = rank0.get("fit_marks") or {}, {}
+    if "first_epoch_begin" in marks:
+        spans["before_first_epoch"] = marks["first_epoch_begin"] - rank0["fit_started"]
+    if "train_end" in marks:
+        if "last_epoch_done" in marks:
+            spans["after_last_epoch"] = marks["train_end"] - marks["last_epoch_done"]
+        spans["train_end_to_return"] = rank0["fit_ended"] - marks["train_end"]
+    return spans
 
 
 def run_config(config, workers, evaluation, summary):

@@ -3,14 +3,17 @@
 import os
 
 import training
-from training.core.tf_env import WORKER_ENV
+from training.core.tf_env import TF_THREADS_VAR, WORKER_ENV
 
 # Ray Train's own switches for every run of the kit. No preemption watcher, an actor per run that polls for cloud
 # nodes being reclaimed (a laptop or Minikube has none): one process and about 1.4 s of CPU fewer while the workers
 # start. The controller polls its workers every 0.5 s instead of 2 s, so it notices a finished run sooner: the
 # worker group's end 1.13 s -> 0.59 s, throughput within the spread (benchmarks/after_fit_probe.py; BENCHMARKS.md,
-# "What was tried"). Set in the environment, the user's own value wins on the local cluster (local_node.py).
-TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+# "What was tried"). Workers stay in their own working directory instead of changing into the run's folder, a
+# round of calls to every worker while the group starts that the kit has no use for (it names every path in
+# full). Set in the environment, the user's own value wins on the local cluster (local_node.py).
+TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
+             "RAY_CHDIR_TO_TRIAL_DIR": "0"}
 # What every process of a job needs in its environment from its start: the driver (Ray Train reads its switches
 # there and in its controller) and every worker.
 JOB_ENV = {**WORKER_ENV, **TRAIN_ENV}
@@ -54,3 +57,14 @@ def job_runtime_env(ray_address, environ=os.environ):
     if is_local_address(ray_address) and nodes_code and os.path.realpath(nodes_code) == os.path.realpath(_checkout()):
         return None
     return kit_runtime_env()
+
+
+def train_worker_env(cpus_per_worker):
+    """RunConfig's worker_runtime_env: what only Ray Train's worker processes get, on top of the job's. Ray's
+    worker_process_setup_hook is honoured for a job's runtime_env but not an actor's (Ray 2.60 converts it into this
+    environment variable in ray.init only), so the variable is set directly: each training worker starts importing
+    TensorFlow as its process starts (tf_env.import_at_process_start)."""
+    from ray._private.ray_constants import WORKER_PROCESS_SETUP_HOOK_ENV_VAR
+
+    return {"env_vars": {WORKER_PROCESS_SETUP_HOOK_ENV_VAR: "training.core.tf_env.import_at_process_start",
+                         TF_THREADS_VAR: str(cpus_per_worker)}}

@@ -31,11 +31,11 @@ def _address_and_free_port():
 
 def _set_tf_config(addresses, index, threads):
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
-    # From here to the training function's start Ray Train still makes its helper actors and hands the function
-    # over: time in which this worker can import TensorFlow (measured: 3-7 s of a worker's setup on 2 cores).
+    # Where the worker's process did not start the import as it started (runtime_env.train_worker_env), it starts
+    # here: from now to the training function's start Ray Train still hands the function over.
     from training.core.tf_env import start_import
 
-    start_import(threads)
+    start_import(threads, by="backend")
 
 
 class _TensorflowBackend(Backend):
