@@ -180,13 +180,20 @@ cluster_benchmark::_run_in_pod() {
   # RUN_TIMEOUT_S=0 is no limit: `timeout 0` in the pod runs unbounded, and so must kubectl here.
   local -a outer=()
   ((RUN_TIMEOUT_S == 0)) || outer=(timeout --kill-after=30 "$((RUN_TIMEOUT_S + 60))")
+  # A signal between the start and the trap that stops it is noted, not lost: bash drops a SIGINT that arrives
+  # while it waits for a command substitution, and the run would then go on to its end.
+  local interrupted=0
+  restore="$(trap -p INT TERM)"
+  trap 'interrupted=1' INT TERM
   # shellcheck disable=SC2016  # expanded by the pod's sh
   "${outer[@]}" "${in_pod[@]}" \
     sh -c 'echo "$$" >"$0" && exec "$@"' "${CLUSTER_RUN_PIDFILE}" timeout "${RUN_TIMEOUT_S}" "$@" &
   local_pid=$!
-  restore="$(trap -p INT TERM)"
+  local on_interrupt
+  on_interrupt="cluster_benchmark::_interrupted $(printf '%q ' "${pod}" "${container}" "${label}" "${local_pid}")"
   # shellcheck disable=SC2064  # the values are fixed now, on purpose
-  trap "cluster_benchmark::_interrupted $(printf '%q ' "${pod}" "${container}" "${label}" "${local_pid}")" INT TERM
+  trap "${on_interrupt}" INT TERM
+  ((interrupted == 0)) || eval "${on_interrupt}"
   wait "${local_pid}" || rc=$?
   trap - INT TERM
   eval "${restore}"
